@@ -1,0 +1,1 @@
+"""Talking to a unit: serial link, identify, model updates, firmware flashing, audit log."""

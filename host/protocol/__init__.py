@@ -1,0 +1,1 @@
+"""The serial wire protocol: layout tables (:mod:`.spec`) and the codec."""

@@ -1,0 +1,117 @@
+"""The feature schema: its Python form, its hash, its errors and its generated C header."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from motocoach import cheaders
+from motocoach.errors import SchemaError
+from motocoach.schema import load_schema, parse_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _doc() -> dict:
+    return json.loads((ROOT / "host" / "feature_schema.json").read_text())
+
+
+def test_schema_has_the_seed_features_and_three_actions():
+    s = load_schema()
+    assert s.feature_names == ("speed", "roll_angle", "lateral_g", "dist_to_apex", "throttle",
+                               "brake", "line_deviation", "friction_usage")
+    assert s.action_names == ("left_intensity", "right_intensity", "frequency")
+    assert (s.actions[2].min, s.actions[2].max) == (50.0, 300.0)
+
+
+def test_hash_is_stable_and_ignores_prose_but_not_ranges():
+    doc = _doc()
+    base = parse_schema(doc).hash
+    doc["features"][0]["description"] = "reworded"
+    assert parse_schema(doc).hash == base
+    doc["features"][0]["max"] = 91.0
+    assert parse_schema(doc).hash != base
+    doc = _doc()
+    doc["features"][0], doc["features"][1] = doc["features"][1], doc["features"][0]
+    assert parse_schema(doc).hash != base
+
+
+def test_normalize_maps_ranges_to_unit_interval_and_clamps():
+    s = load_schema()
+    lo, hi = s.feature_low, s.feature_high
+    np.testing.assert_allclose(s.normalize(lo), -1.0)
+    np.testing.assert_allclose(s.normalize(hi), 1.0)
+    np.testing.assert_allclose(s.normalize(hi * 10 + 1), 1.0)
+    assert s.normalize(np.stack([lo, hi])).shape == (2, s.n_features)
+
+
+def test_action_mapping_round_trips_and_clamps():
+    s = load_schema()
+    y = np.array([0.25, 0.75, 0.4], dtype=np.float32)
+    np.testing.assert_allclose(s.physical_to_actions(s.actions_to_physical(y)), y, atol=1e-6)
+    np.testing.assert_allclose(s.actions_to_physical([2.0, -1.0, 9.0]), [1.0, 0.0, 300.0])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_validate_rejects_non_finite_telemetry(bad):
+    s = load_schema()
+    x = s.norm_offset.copy()
+    x[2] = bad
+    with pytest.raises(SchemaError, match="lateral_g"):
+        s.validate(x)
+
+
+def test_validate_rejects_wrong_width():
+    with pytest.raises(SchemaError, match="8"):
+        load_schema().validate(np.zeros(7))
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda d: d["features"][0].pop("max"), "min, max"),
+    (lambda d: d["features"][1].update(min=5, max=5), "min < max"),
+    (lambda d: d["actions"].append(dict(d["features"][0])), "unique"),
+    (lambda d: d.pop("features"), "missing key"),
+])
+def test_malformed_schema_gets_a_clear_error(mutate, match):
+    doc = _doc()
+    mutate(doc)
+    with pytest.raises(SchemaError, match=match):
+        parse_schema(doc)
+
+
+def test_committed_headers_are_up_to_date():
+    for rel, text in cheaders.generated_headers().items():
+        assert (ROOT / rel).read_text() == text, f"{rel} is stale: run `make models`"
+
+
+def test_c_header_agrees_with_python(tmp_path):
+    """Compile a program against the generated header and compare every value it prints."""
+    s = load_schema()
+    src = tmp_path / "dump.c"
+    src.write_text(r'''
+#include <stdio.h>
+#include "feature_schema.h"
+int main(void) {
+  const float lo[] = SCHEMA_FEATURE_MIN, hi[] = SCHEMA_FEATURE_MAX;
+  const float off[] = SCHEMA_NORM_OFFSET, sc[] = SCHEMA_NORM_SCALE;
+  const char *names[] = SCHEMA_FEATURE_NAMES;
+  printf("%d %d %u\n", SCHEMA_N_FEATURES, SCHEMA_N_ACTIONS, (unsigned)SCHEMA_HASH32);
+  for (int i = 0; i < SCHEMA_N_FEATURES; i++) printf("%s %.9g %.9g %.9g %.9g\n", names[i], lo[i], hi[i], off[i], sc[i]);
+  printf("%.9g %.9g\n", ACTION_FREQUENCY_MIN, ACTION_FREQUENCY_MAX);
+  return 0;
+}''')
+    exe = tmp_path / "dump"
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-I", str(ROOT / cheaders.CORE_DIR),
+                    str(src), "-o", str(exe)], check=True)
+    lines = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines()
+    n_f, n_a, h = lines[0].split()
+    assert (int(n_f), int(n_a), int(h)) == (s.n_features, s.n_actions, s.hash32)
+    for line, f in zip(lines[1:], s.features):
+        name, *vals = line.split()
+        assert name == f.name
+        np.testing.assert_array_equal(np.float32(vals), np.float32([f.min, f.max, f.offset, f.scale]))
+    assert [float(v) for v in lines[-1].split()] == [s.actions[2].min, s.actions[2].max]

@@ -1,0 +1,1 @@
+"""Deterministic actor export, full-int8 conversion, checks and C code generation."""

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One-command, idempotent setup: Debian packages (when root), then .venv with pinned Python packages.
+# Usage: tools/setup.sh            (called by `make setup`; safe to run again)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(gcc make gcc-riscv64-unknown-elf binutils-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+              qemu-system-misc clang libclang-rt-14-dev)
+VENV=${VENV:-.venv}
+STAMP="$VENV/.setup-stamp"
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: these Debian packages are missing; the firmware targets need them:" >&2
+    echo "  sudo apt-get install -y ${missing[*]}" >&2
+    echo "setup: going on with the Python side." >&2
+  fi
+fi
+
+want=$(cat requirements/base.txt requirements/constraints.txt pyproject.toml | sha256sum | cut -c1-16)
+if [[ -f $STAMP && $(cat "$STAMP") == "$want" ]]; then
+  echo "setup: $VENV is up to date"
+  exit 0
+fi
+[[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+# torch first and pinned: a loose torch lets the resolver pull a multi-GB CUDA build.
+"${PIP[@]}" torch==2.13.0
+"${PIP[@]}" -r requirements/base.txt -c requirements/constraints.txt
+"${PIP[@]}" --no-deps -e .
+"$VENV/bin/python" -m pip check
+echo "$want" > "$STAMP"
+echo "setup: done ($VENV)"

@@ -1,0 +1,1 @@
+"""Rider simulator, expert coach, Minari datasets, BC and PPO training, evaluation."""
