@@ -181,6 +181,7 @@ def messages() -> dict[MsgType, Message]:
             F("slot_a_state", "B"), F("slot_b_state", "B"),
             F("selftest_ok", "B", "1 if the boot self-test passed"),
             F("slot_size", "I", "bytes available per model slot"),
+            F("key_id", "I", "first 4 bytes (LE) of sha256 of the trusted ed25519 public key"),
         )),
         Message(MsgType.HAPTIC, (
             F("left", "B", "commanded left intensity 0..255"),
