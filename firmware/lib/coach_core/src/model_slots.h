@@ -1,0 +1,101 @@
+/* Two model slots (A, B) for power-cut-safe model-only updates.
+ *
+ * Layout of each slot (slot_size bytes, from the HAL):
+ *   [0, SLOTS_DATA_OFFSET)        header area: up to SLOTS_MAX_RECORDS slot records, appended
+ *   [SLOTS_DATA_OFFSET, size)     model blob bytes
+ *
+ * A slot record (magic, sequence, length, sha256, model_id, state, CRC-32 of the record) is
+ * written LAST, only after the blob's sha256 has been re-read from storage and verified and the
+ * validate callback (load + self-test) has passed. Boot picks the slot whose newest record has a
+ * good CRC, a matching blob sha256 and the highest sequence; anything else (torn record, torn
+ * blob, no record) is never booted. Updates always go into the slot that is not active, so the
+ * running model is never touched. Rollback appends a record with a higher sequence to the other
+ * slot (records are append-only so that NOR flash never needs a partial erase).
+ *
+ * Every fallible function returns a protocol STATUS_* code (STATUS_OK == 0).
+ */
+#ifndef MOTOCOACH_MODEL_SLOTS_H
+#define MOTOCOACH_MODEL_SLOTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hal.h"
+#include "protocol_defs.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SLOTS_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define SLOTS_MUST_CHECK
+#endif
+
+#define SLOTS_COUNT 2
+#define SLOTS_RECORD_SIZE 80u
+#define SLOTS_MAX_RECORDS 24u   /* rollbacks between two updates of the same slot */
+#define SLOTS_DATA_OFFSET 2048u /* >= SLOTS_RECORD_SIZE * SLOTS_MAX_RECORDS */
+#define SLOTS_RECORD_MAGIC 0x31534d43u /* "CMS1" little-endian */
+
+/* Values of model_slots_t.active and of the active_slot outputs (as in IDENTITY). */
+#define SLOTS_ACTIVE_FACTORY 0u
+#define SLOTS_ACTIVE_A 1u
+#define SLOTS_ACTIVE_B 2u
+
+/* All runtime state; fixed size, no allocation. Treat the fields as private. */
+typedef struct {
+  const coach_hal_t *hal;
+  uint32_t capacity;                     /* max blob bytes per slot; 0 = slots unsupported */
+  uint32_t seq[SLOTS_COUNT];             /* sequence of each slot's newest valid record, 0 none */
+  uint32_t len[SLOTS_COUNT];             /* blob length of each valid slot */
+  uint8_t next_record[SLOTS_COUNT];      /* index of the first free (erased) record position */
+  uint8_t state[SLOTS_COUNT];            /* SLOT_EMPTY / SLOT_VALID / SLOT_INVALID / SLOT_WRITING */
+  uint8_t active;                        /* SLOTS_ACTIVE_* */
+  uint8_t writing;                       /* 0 none, else SLOTS_ACTIVE_A/B being written */
+  uint32_t total;                        /* update in progress: declared size */
+  uint32_t received;                     /* update in progress: bytes stored so far */
+  uint8_t sha256[PROTO_SHA256_LEN];      /* update in progress: expected blob sha256 */
+  char model_id[PROTO_MODEL_ID_LEN];     /* update in progress: model id (NUL padded) */
+} model_slots_t;
+
+/* Load + self-test a candidate blob. Return 0 if it may become active; any other value refuses it
+ * (STATUS_INCOMPATIBLE is passed through; every other nonzero value becomes
+ * STATUS_SELFTEST_FAILED). The blob pointer is the slot's storage and outlives the call. */
+typedef int (*slot_validate_fn)(const uint8_t *blob, size_t len, void *ctx);
+
+/* Boot scan: pick the newest VALID slot, else the factory model. Never writes.
+ * Returns STATUS_OK, or STATUS_STORAGE_ERROR if the HAL has no slot support (then every other
+ * call refuses with STATUS_STORAGE_ERROR and the factory model stays active). */
+SLOTS_MUST_CHECK int slots_init(model_slots_t *s, const coach_hal_t *hal);
+
+/* Start an update of the inactive slot: checks the size, erases the slot.
+ * STATUS_TOO_LARGE if total > capacity, STATUS_BAD_LENGTH if total == 0. Any update already in
+ * progress is dropped. */
+SLOTS_MUST_CHECK int slots_begin(model_slots_t *s, uint32_t total, const uint8_t sha256[32],
+                                 const char model_id[16]);
+
+/* Store len bytes at offset. offset must equal the bytes received so far (else
+ * STATUS_BAD_OFFSET: out of order or duplicated); offset + len must not exceed the declared total
+ * (else STATUS_BAD_LENGTH). *received (may be NULL) gets the byte count stored so far. */
+SLOTS_MUST_CHECK int slots_chunk(model_slots_t *s, uint32_t offset, const uint8_t *data, size_t len,
+                                 uint32_t *received);
+
+/* Finish the update: all bytes received (else STATUS_BAD_LENGTH), sha256 re-read from storage
+ * equals MODEL_BEGIN's (else STATUS_HASH_MISMATCH), validate passes; only then the slot record is
+ * written and the slot becomes active. On any refusal the previously active model stays. */
+SLOTS_MUST_CHECK int slots_commit(model_slots_t *s, slot_validate_fn validate, void *ctx,
+                                  uint8_t *active_slot);
+
+/* Drop an update in progress (the inactive slot is left without a record). */
+SLOTS_MUST_CHECK int slots_abort(model_slots_t *s);
+
+/* Switch to the other slot if it holds a valid model that passes validate; STATUS_NO_VALID_SLOT
+ * otherwise, STATUS_BAD_STATE during an update, STATUS_STORAGE_ERROR if its record area is full. */
+SLOTS_MUST_CHECK int slots_rollback(model_slots_t *s, slot_validate_fn validate, void *ctx,
+                                    uint8_t *active_slot);
+
+/* Blob of the active slot, or NULL (and *len = 0) when the factory model is active. */
+const uint8_t *slots_active_blob(const model_slots_t *s, size_t *len);
+
+/* For IDENTITY: active slot (SLOTS_ACTIVE_*) and each slot's SLOT_* state (ACTIVE for the active one). */
+void slots_report(const model_slots_t *s, uint8_t *active, uint8_t *state_a, uint8_t *state_b);
+
+#endif /* MOTOCOACH_MODEL_SLOTS_H */
