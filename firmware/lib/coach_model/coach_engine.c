@@ -1,0 +1,350 @@
+/* coach_engine: TFLM-exact int8 MLP kernel, CMB1 blob loader, input quantizer.
+ * See coach_engine.h for the contract and docs/model-format.md for the blob layout. */
+#include "coach_engine.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "feature_schema.h"
+
+#define RETURN_IF_ERROR(expr)          \
+  do {                                 \
+    coach_status_t status_ = (expr);   \
+    if (status_ != COACH_OK) {         \
+      return status_;                  \
+    }                                  \
+  } while (0)
+#define ENSURE(cond, err) \
+  do {                    \
+    if (!(cond)) {        \
+      return (err);       \
+    }                     \
+  } while (0)
+
+/* ---------------------------------------------------------------- integer kernel */
+
+/* gemmlowp SaturatingRoundingDoublingHighMul, as in TFLM. */
+static int32_t srdhm(int32_t a, int32_t b) {
+  const int64_t ab = (int64_t)a * (int64_t)b;
+  const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+  if (a == b && a == INT32_MIN) {
+    return INT32_MAX;
+  }
+  /* C division truncates toward zero, exactly like the reference. */
+  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+/* gemmlowp RoundingDivideByPOT (round half away from zero). */
+static int32_t rounding_divide_by_pot(int32_t x, int exponent) {
+  const int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1u);
+  const int32_t remainder = x & mask;
+  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* TFLM MultiplyByQuantizedMultiplier (double rounding build). */
+static int32_t requantize(int32_t acc, int32_t multiplier, int32_t shift) {
+  const int left = shift > 0 ? (int)shift : 0;
+  const int right = shift > 0 ? 0 : (int)-shift;
+  /* multiply by 2^left with wrap-around semantics (no signed-overflow UB) */
+  const int32_t shifted = (int32_t)((uint32_t)acc << left);
+  return rounding_divide_by_pot(srdhm(shifted, multiplier), right);
+}
+
+static void fully_connected(const coach_layer_t *l, const int8_t *in, int8_t *out) {
+  const int8_t *w = l->weights;
+  const int n_in = l->n_in;
+  for (int o = 0; o < l->n_out; ++o) {
+    /* The input zero point is folded into the bias, so the inner loop is a bare
+       dot product; unrolled by 4 because rv32 has no SIMD. */
+    int32_t acc = l->bias[o];
+    int i = 0;
+    for (; i + 4 <= n_in; i += 4) {
+      acc += (int32_t)w[0] * in[i] + (int32_t)w[1] * in[i + 1] + (int32_t)w[2] * in[i + 2] +
+             (int32_t)w[3] * in[i + 3];
+      w += 4;
+    }
+    for (; i < n_in; ++i) {
+      acc += (int32_t)(*w++) * in[i];
+    }
+    acc = requantize(acc, l->multiplier[o], l->shift[o]) + l->out_zp;
+    if (acc < l->act_min) acc = l->act_min;
+    if (acc > l->act_max) acc = l->act_max;
+    out[o] = (int8_t)acc;
+  }
+}
+
+coach_status_t coach_model_invoke(const coach_model_t *m, const int8_t *in, int8_t *out) {
+  int8_t buf[2][COACH_MAX_WIDTH];
+  const int8_t *src = in;
+  ENSURE(m != NULL && in != NULL && out != NULL, COACH_ERR_UNSUPPORTED);
+  ENSURE(m->n_layers >= 1 && m->n_layers <= COACH_MAX_LAYERS, COACH_ERR_UNSUPPORTED);
+  for (int k = 0; k < m->n_layers; ++k) {
+    const int last = k == m->n_layers - 1;
+    int8_t *dst = (last && m->lut == NULL) ? out : buf[k & 1];
+    fully_connected(&m->layers[k], src, dst);
+    src = dst;
+  }
+  if (m->lut != NULL) {
+    for (int o = 0; o < m->n_outputs; ++o) {
+      out[o] = m->lut[(uint8_t)(src[o] + 128)];
+    }
+  }
+  return COACH_OK;
+}
+
+/* ---------------------------------------------------------------- float boundary */
+
+coach_status_t coach_model_quantize_input(const coach_model_t *m, const float *telemetry, int8_t *in,
+                                          uint8_t *clamped) {
+  uint8_t any_clamped = 0;
+  ENSURE(m != NULL && telemetry != NULL && in != NULL, COACH_ERR_UNSUPPORTED);
+  for (int i = 0; i < m->n_inputs; ++i) {
+    ENSURE(isfinite(telemetry[i]), COACH_ERR_NONFINITE);
+  }
+  for (int i = 0; i < m->n_inputs; ++i) {
+    float x = telemetry[i];
+    if (x < m->feature_min[i]) {
+      x = m->feature_min[i];
+      any_clamped = 1;
+    } else if (x > m->feature_max[i]) {
+      x = m->feature_max[i];
+      any_clamped = 1;
+    }
+    const float normalized = (x - m->norm_offset[i]) / m->norm_scale[i];
+    /* TFLM AffineQuantize: round(x / scale) half away from zero, + zero point, clamp */
+    float r = roundf(normalized / m->input_scale);
+    if (r < -512.0f) r = -512.0f; /* keeps the int conversion defined; saturates anyway */
+    if (r > 512.0f) r = 512.0f;
+    int32_t q = (int32_t)r + m->input_zp;
+    if (q < -128) q = -128;
+    if (q > 127) q = 127;
+    in[i] = (int8_t)q;
+  }
+  if (clamped != NULL) {
+    *clamped = any_clamped;
+  }
+  return COACH_OK;
+}
+
+void coach_model_dequantize_output(const coach_model_t *m, const int8_t *out, float *actions01) {
+  for (int o = 0; o < m->n_outputs; ++o) {
+    float y = (float)((int32_t)out[o] - m->output_zp) * m->output_scale;
+    if (!(y >= 0.0f)) y = 0.0f; /* also maps a NaN from a broken scale to 0 */
+    if (y > 1.0f) y = 1.0f;
+    actions01[o] = y;
+  }
+}
+
+coach_status_t coach_model_selftest(const coach_model_t *m) {
+  int8_t out[COACH_MAX_IO];
+  ENSURE(m != NULL, COACH_ERR_UNSUPPORTED);
+  ENSURE(m->n_golden >= 1, COACH_ERR_SELFTEST);
+  for (int g = 0; g < m->n_golden; ++g) {
+    RETURN_IF_ERROR(coach_model_invoke(m, m->golden_in + (size_t)g * m->n_inputs, out));
+    ENSURE(memcmp(out, m->golden_out + (size_t)g * m->n_outputs, m->n_outputs) == 0, COACH_ERR_SELFTEST);
+  }
+  return COACH_OK;
+}
+
+const uint8_t *coach_model_sha256(const coach_model_t *m) { return m->sha256; }
+
+const char *coach_model_id(const coach_model_t *m) { return m->id; }
+
+/* ---------------------------------------------------------------- CMB1 blob */
+
+static uint32_t rd_u32(const uint8_t *p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static uint16_t rd_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static float rd_f32(const uint8_t *p) {
+  const uint32_t u = rd_u32(p);
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+static size_t pad4(size_t n) { return (n + 3u) & ~(size_t)3u; }
+
+static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; ++i) {
+    crc ^= p[i];
+    for (int b = 0; b < 8; ++b) {
+      crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+  }
+  return ~crc;
+}
+
+/* Compact SHA-256 (FIPS 180-4) so the engine library stands alone. */
+static const uint32_t K256[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(uint32_t h[8], const uint8_t *blk) {
+  uint32_t w[64];
+  uint32_t s[8];
+  for (int i = 0; i < 16; ++i) {
+    w[i] = ((uint32_t)blk[4 * i] << 24) | ((uint32_t)blk[4 * i + 1] << 16) | ((uint32_t)blk[4 * i + 2] << 8) |
+           (uint32_t)blk[4 * i + 3];
+  }
+  for (int i = 16; i < 64; ++i) {
+    const uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+    const uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+  }
+  memcpy(s, h, sizeof s);
+  for (int i = 0; i < 64; ++i) {
+    const uint32_t t1 = s[7] + (ROR(s[4], 6) ^ ROR(s[4], 11) ^ ROR(s[4], 25)) + ((s[4] & s[5]) ^ (~s[4] & s[6])) +
+                        K256[i] + w[i];
+    const uint32_t t2 = (ROR(s[0], 2) ^ ROR(s[0], 13) ^ ROR(s[0], 22)) + ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
+    memmove(&s[1], &s[0], 7 * sizeof s[0]);
+    s[4] += t1;
+    s[0] = t1 + t2;
+  }
+  for (int i = 0; i < 8; ++i) h[i] += s[i];
+}
+
+static void sha256(const uint8_t *p, size_t n, uint8_t out[32]) {
+  uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  uint8_t tail[128];
+  size_t full = n & ~(size_t)63u;
+  size_t rest = n - full;
+  for (size_t off = 0; off < full; off += 64) sha256_block(h, p + off);
+  memset(tail, 0, sizeof tail);
+  memcpy(tail, p + full, rest);
+  tail[rest] = 0x80;
+  const size_t tail_len = rest + 9 <= 64 ? 64 : 128;
+  const uint64_t bits = (uint64_t)n * 8u;
+  for (int i = 0; i < 8; ++i) tail[tail_len - 1 - i] = (uint8_t)(bits >> (8 * i));
+  sha256_block(h, tail);
+  if (tail_len == 128) sha256_block(h, tail + 64);
+  for (int i = 0; i < 8; ++i) {
+    out[4 * i] = (uint8_t)(h[i] >> 24);
+    out[4 * i + 1] = (uint8_t)(h[i] >> 16);
+    out[4 * i + 2] = (uint8_t)(h[i] >> 8);
+    out[4 * i + 3] = (uint8_t)h[i];
+  }
+}
+
+enum { HDR_SIZE = 64, LAYER_DESC_SIZE = 16 };
+
+static int is_little_endian(void) {
+  const uint16_t one = 1;
+  uint8_t first;
+  memcpy(&first, &one, 1);
+  return first == 1;
+}
+
+static coach_status_t check_layer(const coach_layer_t *l) {
+  ENSURE(l->n_in >= 1 && l->n_in <= COACH_MAX_WIDTH, COACH_ERR_UNSUPPORTED);
+  ENSURE(l->n_out >= 1 && l->n_out <= COACH_MAX_WIDTH, COACH_ERR_UNSUPPORTED);
+  ENSURE(l->out_zp >= -128 && l->out_zp <= 127, COACH_ERR_BAD_BLOB);
+  ENSURE(l->act_min >= -128 && l->act_min <= l->act_max && l->act_max <= 127, COACH_ERR_BAD_BLOB);
+  for (int o = 0; o < l->n_out; ++o) {
+    ENSURE(l->multiplier[o] >= 0, COACH_ERR_BAD_BLOB);
+    ENSURE(l->shift[o] >= -31 && l->shift[o] <= 30, COACH_ERR_BAD_BLOB);
+  }
+  return COACH_OK;
+}
+
+static int finite_positive(float v) { return isfinite(v) && v > 0.0f; }
+
+coach_status_t coach_model_load(const uint8_t *blob, size_t len, coach_model_t *m) {
+  ENSURE(blob != NULL && m != NULL, COACH_ERR_BAD_BLOB);
+  ENSURE(is_little_endian(), COACH_ERR_UNSUPPORTED);
+  ENSURE(((uintptr_t)blob & 3u) == 0, COACH_ERR_BAD_BLOB);
+  ENSURE(len >= HDR_SIZE && memcmp(blob, "CMB1", 4) == 0, COACH_ERR_BAD_BLOB);
+  ENSURE(rd_u32(blob + 4) == len, COACH_ERR_BAD_BLOB);
+  ENSURE(rd_u32(blob + 60) == crc32_ieee(blob + HDR_SIZE, len - HDR_SIZE), COACH_ERR_BAD_BLOB);
+
+  coach_model_t t;
+  memset(&t, 0, sizeof t);
+  t.engine_version = rd_u32(blob + 8);
+  ENSURE(t.engine_version == COACH_ENGINE_VERSION, COACH_ERR_UNSUPPORTED);
+  t.schema_hash32 = rd_u32(blob + 12);
+  ENSURE(t.schema_hash32 == SCHEMA_HASH32, COACH_ERR_SCHEMA);
+  t.n_inputs = rd_u16(blob + 16);
+  t.n_outputs = rd_u16(blob + 18);
+  t.n_layers = rd_u16(blob + 20);
+  t.n_golden = rd_u16(blob + 22);
+  t.head = rd_u32(blob + 24);
+  t.input_scale = rd_f32(blob + 28);
+  t.input_zp = (int32_t)rd_u32(blob + 32);
+  t.output_scale = rd_f32(blob + 36);
+  t.output_zp = (int32_t)rd_u32(blob + 40);
+  memcpy(t.id, blob + 44, COACH_MODEL_ID_LEN);
+  ENSURE(memchr(t.id, 0, COACH_MODEL_ID_LEN) != NULL, COACH_ERR_BAD_BLOB);
+
+  ENSURE(t.n_inputs == SCHEMA_N_FEATURES && t.n_outputs == SCHEMA_N_ACTIONS, COACH_ERR_SCHEMA);
+  ENSURE(t.n_layers >= 1 && t.n_layers <= COACH_MAX_LAYERS, COACH_ERR_UNSUPPORTED);
+  ENSURE(t.head <= COACH_HEAD_TANH, COACH_ERR_UNSUPPORTED);
+  ENSURE(t.n_golden >= 1 && t.n_golden <= COACH_MAX_GOLDEN, COACH_ERR_BAD_BLOB);
+  ENSURE(finite_positive(t.input_scale) && finite_positive(t.output_scale), COACH_ERR_BAD_BLOB);
+  ENSURE(t.input_zp >= -128 && t.input_zp <= 127, COACH_ERR_BAD_BLOB);
+  ENSURE(t.output_zp >= -128 && t.output_zp <= 127, COACH_ERR_BAD_BLOB);
+
+  /* Every count is bounded above, so these sums cannot overflow size_t. */
+  size_t off = HDR_SIZE;
+  const uint8_t *desc = blob + off;
+  off += (size_t)t.n_layers * LAYER_DESC_SIZE;
+  ENSURE(off <= len, COACH_ERR_BAD_BLOB);
+  const size_t fsz = (size_t)t.n_inputs * sizeof(float);
+  ENSURE(off + 4 * fsz <= len, COACH_ERR_BAD_BLOB);
+  t.feature_min = (const float *)(const void *)(blob + off);
+  t.feature_max = (const float *)(const void *)(blob + off + fsz);
+  t.norm_offset = (const float *)(const void *)(blob + off + 2 * fsz);
+  t.norm_scale = (const float *)(const void *)(blob + off + 3 * fsz);
+  off += 4 * fsz;
+  for (int i = 0; i < t.n_inputs; ++i) {
+    ENSURE(isfinite(t.feature_min[i]) && isfinite(t.feature_max[i]) && t.feature_min[i] < t.feature_max[i],
+           COACH_ERR_BAD_BLOB);
+    ENSURE(isfinite(t.norm_offset[i]) && finite_positive(t.norm_scale[i]), COACH_ERR_BAD_BLOB);
+  }
+
+  uint16_t width = t.n_inputs;
+  for (int k = 0; k < t.n_layers; ++k) {
+    coach_layer_t *l = &t.layers[k];
+    const uint8_t *d = desc + (size_t)k * LAYER_DESC_SIZE;
+    l->n_in = rd_u16(d);
+    l->n_out = rd_u16(d + 2);
+    l->out_zp = (int32_t)rd_u32(d + 4);
+    l->act_min = (int32_t)rd_u32(d + 8);
+    l->act_max = (int32_t)rd_u32(d + 12);
+    ENSURE(l->n_in == width, COACH_ERR_BAD_BLOB);
+    ENSURE(l->n_out >= 1 && l->n_out <= COACH_MAX_WIDTH, COACH_ERR_UNSUPPORTED);
+    const size_t vec = (size_t)l->n_out * sizeof(int32_t);
+    const size_t wsz = pad4((size_t)l->n_out * l->n_in);
+    ENSURE(off + 3 * vec + wsz <= len, COACH_ERR_BAD_BLOB);
+    l->bias = (const int32_t *)(const void *)(blob + off);
+    l->multiplier = (const int32_t *)(const void *)(blob + off + vec);
+    l->shift = (const int32_t *)(const void *)(blob + off + 2 * vec);
+    l->weights = (const int8_t *)(blob + off + 3 * vec);
+    off += 3 * vec + wsz;
+    RETURN_IF_ERROR(check_layer(l));
+    width = l->n_out;
+  }
+  ENSURE(width == t.n_outputs, COACH_ERR_BAD_BLOB);
+  if (t.head != COACH_HEAD_NONE) {
+    ENSURE(off + 256 <= len, COACH_ERR_BAD_BLOB);
+    t.lut = (const int8_t *)(blob + off);
+    off += 256;
+  }
+  const size_t gin = pad4((size_t)t.n_golden * t.n_inputs);
+  const size_t gout = pad4((size_t)t.n_golden * t.n_outputs);
+  ENSURE(off + gin + gout == len, COACH_ERR_BAD_BLOB);
+  t.golden_in = (const int8_t *)(blob + off);
+  t.golden_out = (const int8_t *)(blob + off + gin);
+
+  sha256(blob, len, t.sha256);
+  *m = t;
+  return COACH_OK;
+}
