@@ -45,6 +45,7 @@ typedef struct {
   const coach_hal_t *hal;
   uint32_t capacity;                     /* max blob bytes per slot; 0 = slots unsupported */
   uint32_t seq[SLOTS_COUNT];             /* sequence of each slot's newest valid record, 0 none */
+  uint32_t max_seq;                      /* highest sequence in any intact record (valid or not) */
   uint32_t len[SLOTS_COUNT];             /* blob length of each valid slot */
   uint8_t next_record[SLOTS_COUNT];      /* index of the first free (erased) record position */
   uint8_t state[SLOTS_COUNT];            /* SLOT_EMPTY / SLOT_VALID / SLOT_INVALID / SLOT_WRITING */
