@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import struct
 
 from cobs import cobs
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from motocoach.errors import ProtocolError
@@ -43,6 +44,8 @@ def test_stream_decoder_never_raises_and_finds_the_frame_after_garbage(chunks):
 def test_pack_encode_decode_unpack_roundtrip(msg_type, seq, data):
     raw = data.draw(st.binary(min_size=msg_type.fixed_size, max_size=msg_type.fixed_size))
     fields = struct.unpack(msg_type.fixed_format, raw)
+    # a float32 signalling NaN comes back quieted through a Python float; NaN is tested elsewhere
+    assume(not any(isinstance(v, float) and math.isnan(v) for v in fields))
     named = dict(zip((f.name for f in msg_type.fields), fields))
     payload = codec.pack(msg_type.type, **named)
     assert payload == raw  # the layout is exactly the struct format
