@@ -33,7 +33,7 @@ import math
 import struct
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from cobs import cobs
 
@@ -191,14 +191,18 @@ def decode_frame(encoded: bytes, *, check_version: bool = True) -> Frame:
         raise VersionError(f"version {version} outside [{spec.PROTOCOL_MIN}, {spec.PROTOCOL_MAX}]", frame)
     if not isinstance(typ, MsgType):
         raise UnknownTypeError(f"unknown message type 0x{msg_type:02x}", frame)
-    check_payload_length(typ, len(frame.payload), frame)
+    # a newer peer may append fields (payloads only grow): accept and ignore the extra bytes
+    check_payload_length(typ, len(frame.payload), frame, allow_longer=version > spec.PROTOCOL_MAX)
     return frame
 
 
-def check_payload_length(msg_type: MsgType, n: int, frame: Frame | None = None) -> None:
+def check_payload_length(msg_type: MsgType, n: int, frame: Frame | None = None, *,
+                         allow_longer: bool = False) -> None:
     """Raise :class:`PayloadLengthError` unless ``n`` is a valid payload size for the type."""
     m = spec.messages()[msg_type]
     max_tail = _max_tail(m)
+    if allow_longer and m.tail is None:
+        max_tail = spec.MAX_PAYLOAD - m.fixed_size
     if not m.fixed_size <= n <= m.fixed_size + max_tail:
         want = f"{m.fixed_size}" if not max_tail else f"{m.fixed_size + (1 if m.tail == 'data' else 0)}.." \
                                                         f"{m.fixed_size + max_tail}"
@@ -222,9 +226,12 @@ class FrameDecoder:
     Bytes past MAX_ENCODED without a delimiter are discarded (one ``oversized`` error).
     ``errors`` counts error codes; ``last_error`` keeps the latest exception.
     With ``check_version=False`` frames of any version are yielded (the caller decides).
+    ``on_error`` is called with every error (e.g. to log it).
     """
 
-    def __init__(self, *, check_version: bool = True) -> None:
+    def __init__(self, *, check_version: bool = True,
+                 on_error: Callable[[ProtocolError], None] | None = None) -> None:
+        self.on_error = on_error
         self._buf = bytearray()
         self._overflow = False
         self.check_version = check_version
@@ -265,6 +272,8 @@ class FrameDecoder:
     def _error(self, e: ProtocolError) -> None:
         self.errors[getattr(e, "code", "framing")] += 1
         self.last_error = e
+        if self.on_error is not None:
+            self.on_error(e)
 
 
 def _split_keep(data: bytes) -> Iterator[bytes]:

@@ -164,3 +164,15 @@ def test_codec_docstring_examples_run():
 
     result = doctest.testmod(codec)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_newer_peer_may_append_fields_when_the_caller_accepts_its_version():
+    ack = codec.pack(MsgType.ACK, request_type=1, status=0, value=3) + b"\x09\x09"
+    wire = codec.encode_frame(MsgType.ACK, 4, ack, version=spec.PROTOCOL_MAX + 1)[:-1]
+    with pytest.raises(codec.VersionError):
+        codec.decode_frame(wire)
+    frame = codec.decode_frame(wire, check_version=False)
+    assert codec.unpack(MsgType.ACK, frame.payload[:6])["value"] == 3
+    same_version = codec.encode_frame(MsgType.ACK, 4, ack)[:-1]
+    with pytest.raises(codec.PayloadLengthError):  # within a known version, lengths are exact
+        codec.decode_frame(same_version)
