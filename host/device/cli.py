@@ -1,0 +1,221 @@
+"""Field-technician verbs: ``device info|update|rollback|logs``, ``bundle create|verify``, ``keys generate``.
+
+Thin wrappers over :mod:`motocoach.device.ops`, :mod:`motocoach.bundle`, :mod:`motocoach.keys`
+and :mod:`motocoach.audit`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from motocoach.errors import ConfigError
+
+console = Console()
+
+device_app = typer.Typer(help="Identify, update, roll back and read logs of a unit.", no_args_is_help=True)
+bundle_app = typer.Typer(help="Create and verify signed update bundles.", no_args_is_help=True)
+keys_app = typer.Typer(help="Bundle signing keys.", no_args_is_help=True)
+
+PORT = typer.Option(..., "--port", "-p", help="Serial port of the unit (/dev/ttyUSB0, or a SIL/QEMU pty).")
+BAUD = typer.Option(921600, "--baud", help="Line rate of the coach protocol.")
+AUDIT = typer.Option(None, "--audit-log", help="Audit log file (default: $MOTOCOACH_AUDIT_LOG or "
+                     "~/.local/share/motocoach/audit.jsonl).")
+UNIT = typer.Option(None, "--unit-id", help="The unit's label or serial number, recorded in the audit log.")
+
+
+def _open(baud: int):
+    from motocoach.device.link import SerialLink
+
+    return lambda port: SerialLink(port, baud=baud, timeout=1.0, retries=2)
+
+
+def _audit(path: Optional[Path]):
+    from motocoach.audit import AuditLog
+
+    return AuditLog(path)
+
+
+@device_app.command("info")
+def info(port: str = PORT, baud: int = BAUD) -> None:
+    """Say what is on the unit: board, firmware, protocol, model, slots and counters.
+
+    Example: motocoach device info --port /dev/ttyUSB0
+    """
+    from motocoach.device import ops
+
+    link = _open(baud)(port)
+    try:
+        d = ops.identify(link, with_status=True)
+    finally:
+        link.close()
+    i = d.identity
+    t = Table(show_header=False, title=f"unit on {port}")
+    t.add_row("board", d.board)
+    t.add_row("firmware", d.firmware)
+    t.add_row("protocol", f"{i['proto_version']} (speaks {i['proto_min']}..{i['proto_max']})")
+    t.add_row("model", f"{d.model_id}  sha256 {d.model_sha256[:16]}...")
+    t.add_row("running from", f"slot {d.active_slot}" if i["active_slot"] else "factory model (built in)")
+    t.add_row("slots", f"A {d.slot_state('a')}, B {d.slot_state('b')}, {i['slot_size']} bytes each")
+    t.add_row("self-test", "passed" if i["selftest_ok"] else "[red]FAILED: motors disabled[/]")
+    t.add_row("feature schema", f"{i['schema_hash']:08x}, engine v{i['engine_version']}")
+    t.add_row("trusted key", f"{i['key_id']:08x}")
+    if d.status:
+        s = d.status
+        t.add_row("state", "ok" if s["state"] == 0 else f"[red]fault {s['fault']}[/]")
+        t.add_row("counters", f"{s['frames_ok']} frames ok, {s['crc_errors']} CRC errors, "
+                  f"{s['frame_errors']} bad frames, {s['value_errors']} bad values, "
+                  f"{s['failsafe_trips']} failsafe trips, {s['deadline_misses']} deadline misses")
+        t.add_row("uptime", f"{s['uptime_ms'] / 1000:.1f} s, slowest loop {s['max_loop_us']} us")
+    console.print(t)
+
+
+@device_app.command("update")
+def update(port: str = PORT, bundle: Path = typer.Option(..., "--bundle", "-b", help="Signed bundle (.mcb)."),
+           dry_run: bool = typer.Option(False, "--dry-run", help="Only check that the bundle fits the unit."),
+           trusted_key: Path = typer.Option(Path("keys/dev_ed25519.pub"), "--trusted-key",
+                                            help="Public key the bundle must be signed with."),
+           baud: int = BAUD, audit_log: Optional[Path] = AUDIT, unit_id: Optional[str] = UNIT) -> None:
+    """Check a bundle against the unit, then install it (model: into the inactive slot).
+
+    Nothing is written unless the signature, key, board, protocol range and schema all match.
+    Example: motocoach device update --port /dev/ttyUSB0 --bundle model-v2.mcb --dry-run
+    """
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from motocoach.device import ops
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("model", total=None)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        r = ops.update(port, bundle, trusted_key=trusted_key, audit=_audit(audit_log), open_link=_open(baud),
+                       dry_run=dry_run, unit_id=unit_id, progress=progress)
+    console.print(r.line)
+
+
+@device_app.command("rollback")
+def rollback(port: str = PORT, baud: int = BAUD, audit_log: Optional[Path] = AUDIT,
+             unit_id: Optional[str] = UNIT) -> None:
+    """Switch the unit back to the model in its other slot.
+
+    Example: motocoach device rollback --port /dev/ttyUSB0
+    """
+    from motocoach.device import ops
+
+    console.print(ops.rollback(port, audit=_audit(audit_log), open_link=_open(baud), unit_id=unit_id).line)
+
+
+@device_app.command("logs")
+def logs(port: Optional[str] = typer.Option(None, "--port", "-p", help="Also read the unit's own log lines."),
+         baud: int = BAUD, audit_log: Optional[Path] = AUDIT,
+         last: int = typer.Option(20, "--last", help="Audit entries to show (0 = all).")) -> None:
+    """Show the audit log of field operations, and the unit's log lines with --port.
+
+    Example: motocoach device logs --port /dev/ttyUSB0 --last 5
+    """
+    log = _audit(audit_log)
+    entries = log.entries()
+    console.print(f"{len(entries)} entries in the audit log {log.path}", soft_wrap=True)
+    t = Table()
+    for col in ("time", "operation", "unit", "result", "detail"):
+        t.add_column(col)
+    for e in entries[-last if last else 0:]:
+        dev = e.get("device") or {}
+        t.add_row(e.get("time", "?"), e.get("operation", "?"),
+                  " ".join(str(v) for v in (dev.get("unit_id"), dev.get("board"), dev.get("port")) if v),
+                  e.get("result", "?"), e.get("detail", ""))
+    console.print(t)
+    if port:
+        from motocoach.device import ops
+
+        link = _open(baud)(port)
+        try:
+            lines = ops.device_log_lines(link)
+        finally:
+            link.close()
+        console.print(f"unit log ({len(lines)} lines):")
+        for level, text in lines:
+            console.print(f"  [{level}] {text}", markup=False)
+
+
+def _parse_image(spec: str) -> tuple[int, Path]:
+    off, sep, path = spec.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(off, 0), Path(path)
+    except ValueError:
+        raise ConfigError(f"--image wants OFFSET:FILE (e.g. 0x10000:firmware.bin), got {spec!r}") from None
+
+
+@bundle_app.command("create")
+def bundle_create(out: Path = typer.Option(..., "--out", "-o", help="Bundle file to write (.mcb)."),
+                  board: list[str] = typer.Option(..., "--board", help="Board id the bundle is for (repeat)."),
+                  model: Optional[Path] = typer.Option(None, "--model", help="Model blob (.cmb)."),
+                  model_manifest: Optional[Path] = typer.Option(None, "--model-manifest",
+                                                                help="Model manifest (default: manifest.json beside the blob)."),
+                  image: list[str] = typer.Option([], "--image", help="Firmware image OFFSET:FILE (repeat)."),
+                  firmware_version: Optional[str] = typer.Option(None, "--firmware-version"),
+                  chip: str = typer.Option("esp32", "--chip", help="esptool chip name for firmware images."),
+                  key: Path = typer.Option(Path("keys/dev_ed25519.key"), "--key", help="Private signing key.")) -> None:
+    """Pack a model and/or firmware images with their manifest and sign it.
+
+    Example: motocoach bundle create --out model.mcb --board esp32dev --model firmware/lib/coach_model/default_model.cmb
+    """
+    from motocoach import bundle as bundles
+    from motocoach import keys
+
+    b = bundles.create(out, private_key=keys.load_private(key), boards=board, model=model,
+                       model_manifest=model_manifest, images=[_parse_image(s) for s in image],
+                       firmware_version=firmware_version, chip=chip)
+    console.print(f"wrote {out}: {b.describe()}, signed by key {b.signer_key_id:08x}, sha256 {b.sha256[:16]}...")
+
+
+@bundle_app.command("verify")
+def bundle_verify(path: Path = typer.Argument(..., help="Bundle file."),
+                  trusted_key: Path = typer.Option(Path("keys/dev_ed25519.pub"), "--trusted-key")) -> None:
+    """Check a bundle's payload hashes and signature against the trusted key.
+
+    Example: motocoach bundle verify model.mcb --trusted-key keys/dev_ed25519.pub
+    """
+    from motocoach import bundle as bundles
+    from motocoach import keys
+
+    b = bundles.read(path)
+    bundles.verify(b, keys.load_public(trusted_key))
+    console.print(f"OK: {b.describe()}; signed by key {b.signer_key_id:08x}; created {b.manifest['created']['utc']}")
+
+
+@keys_app.command("generate")
+def keys_generate(private: Path = typer.Option(Path("keys/dev_ed25519.key"), "--private"),
+                  public: Path = typer.Option(Path("keys/dev_ed25519.pub"), "--public"),
+                  header: bool = typer.Option(True, "--header/--no-header",
+                                              help="Also write the firmware's trusted_key.h."),
+                  root: Path = typer.Option(Path("."), "--root", help="Repository root for the header."),
+                  overwrite: bool = typer.Option(False, "--overwrite")) -> None:
+    """Make a development key pair (private key mode 0600, never commit it).
+
+    Example: motocoach keys generate
+    """
+    from motocoach import keys
+
+    kp = keys.generate(private, public, overwrite=overwrite)
+    console.print(f"key {kp.key_id:08x}: private {kp.private_path} (mode 0600, keep it off git), public {kp.public_path}")
+    if header:
+        h = keys.write_trusted_key_header(keys.load_public(public), root)
+        console.print(f"wrote {h}: rebuild the firmware so units trust this key")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the device, bundle and keys groups to the motocoach CLI."""
+    app.add_typer(device_app, name="device")
+    app.add_typer(bundle_app, name="bundle")
+    app.add_typer(keys_app, name="keys")

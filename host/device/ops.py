@@ -1,0 +1,314 @@
+"""Field operations on a unit: identify, check a bundle, update (model or firmware), rollback, logs.
+
+Each operation takes an open link (anything with ``request(msg_type, payload, timeout) -> Frame``
+and ``close()``, i.e. :class:`motocoach.device.link.SerialLink`), so tests and other programs can
+inject their own. The order in :func:`update` is the safety argument: read IDENTITY, check the
+signature, trusted key, board, protocol range and schema, and only then write anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from motocoach import bundle as bundles
+from motocoach import keys
+from motocoach.audit import AuditLog
+from motocoach.errors import BundleError, DeviceError, MotoCoachError, ToolError
+from motocoach.protocol import codec, spec
+from motocoach.protocol.spec import MsgType, SlotState, Status
+
+#: ``progress(stage, done, total)`` callback used for the progress bar.
+Progress = Callable[[str, int, int], None]
+SLOT_NAMES = {0: "factory", 1: "A", 2: "B"}
+
+
+class Link(Protocol):
+    def request(self, msg_type: MsgType, payload: bytes = b"", timeout: float | None = None) -> codec.Frame: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What a unit says about itself (IDENTITY, plus STATUS counters when asked)."""
+
+    identity: dict[str, Any]
+    status: dict[str, Any] | None = None
+
+    @property
+    def board(self) -> str:
+        return codec.text(self.identity["board"])
+
+    @property
+    def firmware(self) -> str:
+        i = self.identity
+        return f"{i['fw_major']}.{i['fw_minor']}.{i['fw_patch']}"
+
+    @property
+    def model_id(self) -> str:
+        return codec.text(self.identity["model_id"])
+
+    @property
+    def model_sha256(self) -> str:
+        return bytes(self.identity["model_sha256"]).hex()
+
+    @property
+    def active_slot(self) -> str:
+        return SLOT_NAMES.get(self.identity["active_slot"], "?")
+
+    def slot_state(self, slot: str) -> str:
+        v = self.identity[f"slot_{slot.lower()}_state"]
+        return SlotState(v).name.lower() if v in SlotState._value2member_map_ else f"unknown({v})"
+
+    def versions(self) -> dict[str, Any]:
+        """The 'before' / 'after' record of the audit log."""
+        return {"firmware": self.firmware, "protocol": self.identity["proto_version"],
+                "model_id": self.model_id, "model_sha256": self.model_sha256,
+                "active_slot": self.active_slot}
+
+
+def _ack(frame: codec.Frame, request: MsgType) -> tuple[int, int]:
+    if frame.type != MsgType.ACK:
+        raise DeviceError(f"unit answered {request.name} with {getattr(frame.type, 'name', frame.type)}, not ACK")
+    a = codec.unpack(MsgType.ACK, frame.payload)
+    return a["status"], a["value"]
+
+
+def _status_name(code: int) -> str:
+    return Status(code).name if code in Status._value2member_map_ else f"status {code}"
+
+
+def identify(link: Link, *, with_status: bool = False, timeout: float = 1.0) -> DeviceInfo:
+    """HELLO (and STATUS_REQ) -> :class:`DeviceInfo`."""
+    f = link.request(MsgType.HELLO, codec.pack(MsgType.HELLO, proto_min=spec.PROTOCOL_MIN,
+                                               proto_max=spec.PROTOCOL_MAX), timeout=timeout)
+    if f.type != MsgType.IDENTITY:
+        raise DeviceError(f"unit answered HELLO with {getattr(f.type, 'name', f.type)}: is it a motocoach unit?")
+    size = spec.messages()[MsgType.IDENTITY].fixed_size
+    ident = codec.unpack(MsgType.IDENTITY, f.payload[:size])  # newer firmware may append fields
+    st = None
+    if with_status:
+        s = link.request(MsgType.STATUS_REQ, b"", timeout=timeout)
+        st = codec.unpack(MsgType.STATUS, s.payload) if s.type == MsgType.STATUS else None
+    return DeviceInfo(ident, st)
+
+
+def check_bundle(bundle_path: Path, info: DeviceInfo, trusted_key: Path) -> bundles.Bundle:
+    """Read + verify the bundle and check it against the unit; raise BundleError with every reason."""
+    b = bundles.read(bundle_path)
+    bundles.verify(b, keys.load_public(trusted_key))
+    problems = bundles.compatibility_problems(b, info.identity)
+    if problems:
+        raise BundleError("refused, nothing was written: " + "; ".join(problems))
+    return b
+
+
+def send_model(link: Link, blob: bytes, model_id: str, *, progress: Progress | None = None,
+               chunk: int = spec.MAX_CHUNK, timeout: float = 2.0) -> int:
+    """Stream a model blob into the unit's inactive slot; the unit verifies sha256 and self-tests
+    before it switches. Returns the new active slot (1 = A, 2 = B). On any error the update is
+    aborted and the running model stays."""
+    sha = hashlib.sha256(blob).digest()
+    begin = codec.pack(MsgType.MODEL_BEGIN, total_size=len(blob), sha256=sha,
+                       model_id=model_id.encode()[:spec.MODEL_ID_LEN])
+    st, _ = _ack(link.request(MsgType.MODEL_BEGIN, begin, timeout=timeout), MsgType.MODEL_BEGIN)
+    if st != Status.OK:
+        raise DeviceError(f"unit refused the model update at begin: {_status_name(st)}")
+    try:
+        off = 0
+        while off < len(blob):
+            data = blob[off:off + chunk]
+            payload = codec.pack(MsgType.MODEL_CHUNK, offset=off, data=data)
+            st, got = _ack(link.request(MsgType.MODEL_CHUNK, payload, timeout=timeout), MsgType.MODEL_CHUNK)
+            # a retried chunk whose first reply was lost answers BAD_OFFSET with the new count
+            if st != Status.OK and not (st == Status.BAD_OFFSET and got == off + len(data)):
+                raise DeviceError(f"unit refused chunk at {off}: {_status_name(st)} (has {got} bytes)")
+            off += len(data)
+            if progress:
+                progress("model", off, len(blob))
+        st, slot = _ack(link.request(MsgType.MODEL_COMMIT, b"", timeout=max(timeout, 5.0)), MsgType.MODEL_COMMIT)
+    except BaseException:
+        try:
+            link.request(MsgType.MODEL_ABORT, b"", timeout=timeout)
+        except MotoCoachError:
+            pass
+        raise
+    if st != Status.OK:
+        raise DeviceError(f"unit did not activate the model: {_status_name(st)}; the previous model keeps running")
+    return slot
+
+
+def esptool_commands(b: bundles.Bundle, port: str, workdir: Path, *, baud: int = 460800,
+                     connect_attempts: int | None = None) -> tuple[list[list[str]], Path]:
+    """The esptool v5 command lines for a firmware bundle: ``merge-bin`` then ``write-flash``.
+
+    Returns the commands and the merged image path. The payloads are written into ``workdir``.
+    """
+    fw = b.firmware
+    if not fw:
+        raise BundleError("the bundle has no firmware images")
+    chip = fw["chip"]
+    esptool = [sys.executable, "-m", "esptool", "--chip", chip]
+    pairs: list[str] = []
+    for img in fw["images"]:
+        p = workdir / Path(img["file"]).name
+        p.write_bytes(b.payloads[img["file"]])
+        pairs += [f"{img['offset']:#x}", str(p)]
+    start = min(img["offset"] for img in fw["images"])
+    merged = workdir / "merged.bin"
+    merge = esptool + ["merge-bin", "--output", str(merged), "--target-offset", f"{start:#x}", *pairs]
+    write = esptool + ["--port", port, "--baud", str(baud)]
+    if connect_attempts is not None:
+        write += ["--connect-attempts", str(connect_attempts)]
+    write += ["write-flash", f"{start:#x}", str(merged)]  # esptool verifies the flash after writing
+    return [merge, write], merged
+
+
+def flash_firmware(b: bundles.Bundle, port: str, *, baud: int = 460800, connect_attempts: int | None = None,
+                   run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> None:
+    """Merge the bundle's images and write them with esptool; raise ToolError with esptool's reason."""
+    with tempfile.TemporaryDirectory(prefix="motocoach-fw-") as tmp:
+        cmds, _ = esptool_commands(b, port, Path(tmp), baud=baud, connect_attempts=connect_attempts)
+        for cmd in cmds:
+            r = run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                lines = [ln for ln in (r.stderr + "\n" + r.stdout).splitlines() if ln.strip()]
+                reason = next((ln for ln in reversed(lines) if "rror" in ln or "ailed" in ln),
+                              lines[-1] if lines else "no output")
+                raise ToolError(f"esptool {cmd[5] if cmd[4] != '--port' else 'write-flash'} failed "
+                                f"(exit {r.returncode}): {reason.strip()}. Hold BOOT while plugging in the "
+                                "unit and run the update again; the unit's bootloader is unaffected")
+
+
+@dataclass
+class Result:
+    """Outcome of an operation, with the one line shown to the technician."""
+
+    result: str
+    line: str
+    before: DeviceInfo | None = None
+    after: DeviceInfo | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _device_ref(port: str, info: DeviceInfo | None, unit_id: str | None) -> dict[str, Any]:
+    # IDENTITY has no serial number, so the technician's unit label is recorded alongside
+    return {"port": port, "unit_id": unit_id, "board": info.board if info else None,
+            "key_id": f"{info.identity['key_id']:08x}" if info else None}
+
+
+def update(port: str, bundle_path: Path, *, trusted_key: Path, audit: AuditLog,
+           open_link: Callable[[str], Link], dry_run: bool = False, unit_id: str | None = None,
+           progress: Progress | None = None, flash: Callable[..., None] = flash_firmware) -> Result:
+    """identify -> check (before any write) -> update -> confirm via HELLO -> audit log."""
+    bundle_sha = None
+    link = open_link(port)
+    before = None
+    try:
+        before = identify(link)
+        try:
+            bundle_sha = bundles.read(bundle_path).sha256
+            b = check_bundle(bundle_path, before, trusted_key)
+        except BundleError as e:
+            audit.append(operation="update", device=_device_ref(port, before, unit_id), result="refused",
+                         before=before.versions(), bundle_sha256=bundle_sha, detail=str(e))
+            raise
+        if dry_run:
+            line = f"dry run: {b.describe()} fits this {before.board} unit; nothing was written"
+            audit.append(operation="update", device=_device_ref(port, before, unit_id), result="dry-run",
+                         before=before.versions(), bundle_sha256=b.sha256, detail=line)
+            return Result("dry-run", line, before)
+        if b.firmware:
+            link.close()
+            flash(b, port)
+            link = _reopen(open_link, port)
+        if b.model and (b.firmware is None or identify(link).model_sha256 != b.model["sha256"]):
+            send_model(link, b.model_blob, b.model["model_id"], progress=progress)
+        after = identify(link)
+    except MotoCoachError as e:
+        if not isinstance(e, BundleError):
+            audit.append(operation="update", device=_device_ref(port, before, unit_id), result="failed",
+                         before=before.versions() if before else None, bundle_sha256=bundle_sha, detail=str(e))
+        raise
+    finally:
+        link.close()
+    problems = []
+    if b.model and after.model_sha256 != b.model["sha256"]:
+        problems.append(f"unit runs model {after.model_sha256[:12]}, expected {b.model['sha256'][:12]}")
+    if b.firmware and after.firmware != b.firmware["version"]:
+        problems.append(f"unit runs firmware {after.firmware}, expected {b.firmware['version']}")
+    result = "failed" if problems else "ok"
+    line = ("update NOT confirmed: " + "; ".join(problems)) if problems else (
+        f"updated: {before.board} now runs firmware {after.firmware}, model {after.model_id} "
+        f"({after.model_sha256[:12]}) in slot {after.active_slot}")
+    audit.append(operation="update", device=_device_ref(port, after, unit_id), result=result,
+                 before=before.versions(), after=after.versions(), bundle_sha256=b.sha256, detail=line)
+    if problems:
+        raise DeviceError(line)
+    return Result(result, line, before, after)
+
+
+def _reopen(open_link: Callable[[str], Link], port: str, wait_s: float = 10.0) -> Link:
+    """Reconnect after esptool reset the unit; the app needs a moment to boot."""
+    deadline, last = time.monotonic() + wait_s, None
+    while time.monotonic() < deadline:
+        try:
+            link = open_link(port)
+            identify(link, timeout=0.5)
+            return link
+        except MotoCoachError as e:
+            last = e
+            time.sleep(0.5)
+    raise DeviceError(f"the unit did not answer after flashing ({last}); power-cycle it and run `device info`")
+
+
+def rollback(port: str, *, audit: AuditLog, open_link: Callable[[str], Link],
+             unit_id: str | None = None) -> Result:
+    """Switch the unit back to the model in its other slot (if that one is valid)."""
+    link = open_link(port)
+    before = None
+    try:
+        before = identify(link)
+        st, slot = _ack(link.request(MsgType.MODEL_ROLLBACK, b"", timeout=5.0), MsgType.MODEL_ROLLBACK)
+        if st != Status.OK:
+            why = ("there is no other valid model on the unit" if st == Status.NO_VALID_SLOT
+                   else _status_name(st))
+            raise DeviceError(f"rollback refused: {why}; the current model keeps running")
+        after = identify(link)
+    except MotoCoachError as e:
+        audit.append(operation="rollback", device=_device_ref(port, before, unit_id), result="failed",
+                     before=before.versions() if before else None, detail=str(e))
+        raise
+    finally:
+        link.close()
+    line = (f"rolled back: model {after.model_id} ({after.model_sha256[:12]}) in slot {after.active_slot}, "
+            f"was {before.model_id} ({before.model_sha256[:12]})")
+    audit.append(operation="rollback", device=_device_ref(port, after, unit_id), result="ok",
+                 before=before.versions(), after=after.versions(), detail=line)
+    return Result("ok", line, before, after)
+
+
+LOG_LEVELS = {0: "debug", 1: "info", 2: "warn", 3: "error"}
+
+
+def device_log_lines(link: Link, *, max_lines: int = 256, timeout: float = 1.0) -> list[tuple[str, str]]:
+    """Drain the unit's LOG buffer with LOG_REQ: [(level, text)], oldest first."""
+    out: list[tuple[str, str]] = []
+    for _ in range(max_lines):
+        f = link.request(MsgType.LOG_REQ, b"", timeout=timeout)
+        if f.type != MsgType.LOG:
+            raise DeviceError(f"unit answered LOG_REQ with {getattr(f.type, 'name', f.type)}")
+        m = codec.unpack(MsgType.LOG, f.payload)
+        txt = bytes(m["text"]).decode("utf-8", "replace")
+        if txt:
+            out.append((LOG_LEVELS.get(m["level"], str(m["level"])), txt))
+        if not m["flags"] & 1:
+            break
+    return out

@@ -1,0 +1,176 @@
+"""Signed bundles: create, verify, and every way a bundle can be wrong or tampered with."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from motocoach import bundle as bundles
+from motocoach import keys
+from motocoach.cli import main
+from motocoach.errors import BundleError, ConfigError
+from motocoach.schema import load_schema
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_model(d: Path, size: int = 3000, schema_hash: str | None = None) -> Path:
+    blob = os.urandom(size)
+    (d / "m.cmb").write_bytes(blob)
+    (d / "manifest.json").write_text(json.dumps({
+        "model_id": "test-model", "model_sha256": hashlib.sha256(blob).hexdigest(),
+        "schema_hash": schema_hash or load_schema().hash, "schema_hash32": 0, "engine_version": 1,
+        "protocol": {"min": 1, "max": 1}}))
+    return d / "m.cmb"
+
+
+@pytest.fixture
+def keypair(tmp_path: Path) -> keys.KeyPair:
+    return keys.generate(tmp_path / "k" / "dev.key", tmp_path / "k" / "dev.pub")
+
+
+@pytest.fixture
+def model_bundle(tmp_path: Path, keypair) -> bundles.Bundle:
+    return bundles.create(tmp_path / "b.mcb", private_key=keys.load_private(keypair.private_path),
+                          boards=["esp32dev", "sil"], model=make_model(tmp_path))
+
+
+def test_keys_generate_private_0600_and_refuses_to_overwrite(tmp_path: Path, keypair):
+    assert stat.S_IMODE(keypair.private_path.stat().st_mode) == 0o600
+    with pytest.raises(ConfigError, match="exists"):
+        keys.generate(keypair.private_path, keypair.public_path)
+    pub = keys.load_public(keypair.public_path)
+    assert keys.key_id(keys.raw_public(pub)) == keypair.key_id
+
+
+def test_a_world_readable_private_key_is_refused(keypair):
+    keypair.private_path.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        keys.load_private(keypair.private_path)
+
+
+def test_committed_trusted_key_header_matches_the_committed_public_key():
+    pub = keys.load_public(REPO / keys.DEFAULT_PUBLIC_KEY)
+    assert (REPO / keys.TRUSTED_KEY_HEADER).read_text() == keys.render_trusted_key_header(pub)
+
+
+def test_private_keys_are_git_ignored():
+    import subprocess
+
+    r = subprocess.run(["git", "check-ignore", "-q", "keys/dev_ed25519.key"], cwd=REPO)
+    assert r.returncode == 0
+
+
+def test_model_bundle_round_trip(model_bundle, keypair):
+    b = bundles.read(model_bundle.path)
+    bundles.verify(b, keys.load_public(keypair.public_path))
+    assert b.kind == "model" and b.boards == ["esp32dev", "sil"] and b.protocol == (1, 1)
+    assert b.manifest["schema_hash32"] == load_schema().hash32
+    assert hashlib.sha256(b.model_blob).hexdigest() == b.model["sha256"]
+    assert b.manifest["payloads"] == {"model.cmb": b.model["sha256"]}
+
+
+def test_wrong_key_is_refused(model_bundle, tmp_path):
+    other = keys.generate(tmp_path / "o.key", tmp_path / "o.pub")
+    with pytest.raises(BundleError, match="signed by key"):
+        bundles.verify(model_bundle, keys.load_public(other.public_path))
+
+
+def _rewrite(src: Path, dst: Path, change) -> Path:
+    with zipfile.ZipFile(src) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    files = change(files) or files
+    with zipfile.ZipFile(dst, "w") as z:
+        for n, data in files.items():
+            z.writestr(n, data)
+    return dst
+
+
+def test_tampered_payload_is_refused(model_bundle, tmp_path):
+    def flip(files):
+        blob = bytearray(files["model.cmb"]); blob[100] ^= 1; files["model.cmb"] = bytes(blob)
+    bad = _rewrite(model_bundle.path, tmp_path / "t.mcb", flip)
+    with pytest.raises(BundleError, match="tampered"):
+        bundles.read(bad)
+
+
+def test_tampered_manifest_is_refused_by_the_signature(model_bundle, tmp_path, keypair):
+    def widen(files):
+        m = json.loads(files["manifest.json"]); m["boards"].append("other-board")
+        files["manifest.json"] = bundles.canonical_json(m)
+    bad = bundles.read(_rewrite(model_bundle.path, tmp_path / "t.mcb", widen))
+    with pytest.raises(BundleError, match="signature is invalid"):
+        bundles.verify(bad, keys.load_public(keypair.public_path))
+
+
+def test_resigned_by_an_attacker_key_is_refused(model_bundle, tmp_path, keypair):
+    evil = Ed25519PrivateKey.generate()
+
+    def resign(files):
+        sig = json.loads(files["signature.json"])
+        sig["signature"] = evil.sign(files["manifest.json"]).hex()
+        files["signature.json"] = bundles.canonical_json(sig)  # keeps the trusted key id: still refused
+    bad = bundles.read(_rewrite(model_bundle.path, tmp_path / "t.mcb", resign))
+    with pytest.raises(BundleError, match="signature is invalid"):
+        bundles.verify(bad, keys.load_public(keypair.public_path))
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda f: f.update({"extra.bin": b"x"}), "not covered by the signature"),
+    (lambda f: f.pop("model.cmb"), "missing"),
+    (lambda f: f.pop("signature.json"), "missing signature.json"),
+    (lambda f: f.update({"manifest.json": b"{not json"}), "unreadable"),
+    (lambda f: f.update({"manifest.json": json.dumps(json.loads(f["manifest.json"]), indent=1).encode()}),
+     "canonical"),
+])
+def test_malformed_bundles_are_refused(model_bundle, tmp_path, change, match):
+    with pytest.raises(BundleError, match=match):
+        bundles.read(_rewrite(model_bundle.path, tmp_path / "t.mcb", lambda f: (change(f), None)[1]))
+
+
+@pytest.mark.parametrize("data", [b"", b"garbage", b"PK\x03\x04truncated"])
+def test_garbage_files_are_refused(tmp_path, data):
+    p = tmp_path / "g.mcb"
+    p.write_bytes(data)
+    with pytest.raises(BundleError):
+        bundles.read(p)
+
+
+def test_model_that_does_not_match_its_manifest_is_refused_at_create(tmp_path, keypair):
+    m = make_model(tmp_path)
+    m.write_bytes(b"different")
+    with pytest.raises(BundleError, match="does not match"):
+        bundles.create(tmp_path / "b.mcb", private_key=keys.load_private(keypair.private_path),
+                       boards=["sil"], model=m)
+
+
+def test_firmware_bundle_records_images_and_offsets(tmp_path, keypair):
+    (tmp_path / "app.bin").write_bytes(b"\xe9" + os.urandom(500))
+    (tmp_path / "boot.bin").write_bytes(b"\xe9" + os.urandom(100))
+    b = bundles.create(tmp_path / "fw.mcb", private_key=keys.load_private(keypair.private_path),
+                       boards=["esp32dev"], images=[(0x10000, tmp_path / "app.bin"), (0x1000, tmp_path / "boot.bin")],
+                       firmware_version="1.2.0")
+    assert b.kind == "firmware"
+    assert [i["offset"] for i in b.firmware["images"]] == [0x1000, 0x10000]
+    with pytest.raises(BundleError, match="firmware-version"):
+        bundles.create(tmp_path / "x.mcb", private_key=keys.load_private(keypair.private_path),
+                       boards=["esp32dev"], images=[(0x10000, tmp_path / "app.bin")])
+
+
+def test_cli_keys_bundle_create_and_verify(tmp_path, capsys):
+    k, p = tmp_path / "d.key", tmp_path / "d.pub"
+    assert main(["keys", "generate", "--private", str(k), "--public", str(p), "--no-header"]) == 0
+    m = make_model(tmp_path)
+    out = tmp_path / "m.mcb"
+    assert main(["bundle", "create", "--out", str(out), "--board", "sil", "--model", str(m), "--key", str(k)]) == 0
+    assert main(["bundle", "verify", str(out), "--trusted-key", str(p)]) == 0
+    assert "OK: model test-model" in capsys.readouterr().out
+    assert main(["bundle", "verify", str(out), "--trusted-key", str(REPO / "keys/dev_ed25519.pub")]) == 2
+    assert "signed by key" in capsys.readouterr().err
