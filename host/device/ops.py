@@ -179,12 +179,20 @@ def flash_firmware(b: bundles.Bundle, port: str, *, baud: int = 460800, connect_
         for cmd in cmds:
             r = run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
-                lines = [ln for ln in (r.stderr + "\n" + r.stdout).splitlines() if ln.strip()]
-                reason = next((ln for ln in reversed(lines) if "rror" in ln or "ailed" in ln),
-                              lines[-1] if lines else "no output")
-                raise ToolError(f"esptool {cmd[5] if cmd[4] != '--port' else 'write-flash'} failed "
-                                f"(exit {r.returncode}): {reason.strip()}. Hold BOOT while plugging in the "
-                                "unit and run the update again; the unit's bootloader is unaffected")
+                verb = next(a for a in cmd if a in ("merge-bin", "write-flash"))
+                raise ToolError(f"esptool {verb} failed (exit {r.returncode}): {_esptool_reason(r)}. "
+                                "Check the cable, hold BOOT while plugging the unit in, and run the update "
+                                "again; the unit's ROM bootloader cannot be damaged by a failed write")
+
+
+def _esptool_reason(r: subprocess.CompletedProcess) -> str:
+    lines = [ln.strip() for ln in (r.stderr or "").splitlines() + (r.stdout or "").splitlines() if ln.strip()]
+    for test in (lambda ln: "fatal error" in ln.lower(), lambda ln: ln.startswith("ERROR"),
+                 lambda ln: "error" in ln.lower() or "failed" in ln.lower()):
+        hit = next((ln for ln in lines if test(ln)), None)
+        if hit:
+            return hit.split("fatal error occurred:")[-1].strip()
+    return lines[-1] if lines else "no output"
 
 
 @dataclass
