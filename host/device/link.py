@@ -13,6 +13,7 @@ dominate every round trip).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -49,6 +50,10 @@ class DeviceNackError(DeviceError):
         self.value = value
 
 
+class DeviceTimeout(DeviceError):
+    """No reply echoing the request's seq arrived in time (or the link broke while waiting)."""
+
+
 @dataclass(frozen=True)
 class Reply:
     """A reply and its host-side timing (``time.perf_counter`` seconds)."""
@@ -67,7 +72,7 @@ class _Pending:
 
     def __init__(self) -> None:
         self.event = threading.Event()
-        self.reply: tuple[Frame, float] | None = None
+        self.reply: Frame | None = None
 
 
 def open_serial(port: str, baud: int) -> serial.SerialBase:
@@ -179,7 +184,7 @@ class SerialLink:
             if not data:
                 continue
             for frame in self.decoder.feed(data):
-                self._dispatch(frame, time.perf_counter())
+                self._dispatch(dataclasses.replace(frame, received_at=time.perf_counter()))
 
     def _on_decode_error(self, e: ProtocolError) -> None:
         if isinstance(e, codec.FrameContentError):  # intact but not understood: worth a log line
@@ -187,7 +192,7 @@ class SerialLink:
         else:
             log.debug("%s: dropped bytes: %s", self.port, e)
 
-    def _dispatch(self, frame: Frame, at: float) -> None:
+    def _dispatch(self, frame: Frame) -> None:
         if not spec.PROTOCOL_MIN <= frame.version <= spec.PROTOCOL_MAX and frame.type not in _ANY_VERSION:
             self._ignore("bad_version", frame)
             return
@@ -205,7 +210,7 @@ class SerialLink:
             else:
                 self._ignore("unmatched_seq", frame)
             return
-        pending.reply = (frame, at)
+        pending.reply = frame
         pending.event.set()
 
     def _ignore(self, reason: str, frame: Frame) -> None:
@@ -240,10 +245,14 @@ class SerialLink:
     def exchange(self, msg_type: MsgType | int, payload: bytes = b"", *, timeout: float | None = None,
                  seq: int | None = None, version: int = spec.PROTOCOL_VERSION) -> Reply:
         """Send one request and wait for the frame echoing its seq; raises DeviceError on timeout."""
+        seq = self.next_seq() if seq is None else seq & 0xFFFF
+        return self.exchange_raw(codec.encode_frame(msg_type, seq, payload, version=version), seq,
+                                 timeout=timeout, what=_name(msg_type))
+
+    def exchange_raw(self, wire: bytes, seq: int, *, timeout: float | None = None, what: str = "frame") -> Reply:
+        """Write pre-encoded bytes (e.g. a deliberately bad frame) and wait for a reply echoing ``seq``."""
         if self._broken is not None:
             raise DeviceError(f"link to {self.port} is broken ({self._broken}); call reconnect()")
-        seq = self.next_seq() if seq is None else seq & 0xFFFF
-        wire = codec.encode_frame(msg_type, seq, payload, version=version)
         pending = _Pending()
         with self._pending_lock:
             self._pending[seq] = pending
@@ -252,10 +261,9 @@ class SerialLink:
             wait = self.timeout if timeout is None else timeout
             if not pending.event.wait(wait) or pending.reply is None:
                 why = f"link broken: {self._broken}" if self._broken else f"no reply within {wait * 1000:.0f} ms"
-                raise DeviceError(f"{self.port}: {_name(msg_type)} seq {seq}: {why}. Check that the unit "
-                                  "is powered, running the coach firmware, and at the same baud rate")
-            frame, at = pending.reply
-            return Reply(frame, sent, at)
+                raise DeviceTimeout(f"{self.port}: {what} seq {seq}: {why}. Check that the unit "
+                                    "is powered, running the coach firmware, and at the same baud rate")
+            return Reply(pending.reply, sent, pending.reply.received_at)
         finally:
             with self._pending_lock:
                 if self._pending.get(seq) is pending:

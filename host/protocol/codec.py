@@ -32,7 +32,7 @@ import binascii
 import math
 import struct
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 from cobs import cobs
@@ -62,6 +62,7 @@ class Frame:
     type: MsgType | int
     seq: int
     payload: bytes
+    received_at: float = field(default=0.0, compare=False)  #: perf_counter() stamp set by a reader
 
 
 # ---- errors -------------------------------------------------------------------------------

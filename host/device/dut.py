@@ -1,0 +1,194 @@
+"""Device-under-test factories and latency statistics, shared by the HIL suite and the demo.
+
+Plain functions (no pytest): :func:`start_dut` builds and starts the SIL or QEMU firmware,
+or opens a real board's port, and returns a :class:`Dut` with a connected
+:class:`~motocoach.device.link.SerialLink`. :func:`stream` sends telemetry at a fixed rate
+and records the host-side send -> reply latency of every frame; a lost reply is recorded
+as ``inf``, never dropped.
+
+>>> s = latency_summary([0.001, 0.002, 0.003, float("inf")])
+>>> (s["frames"], s["timeouts"], s["p50_ms"], s["max_ms"])
+(4, 1, 2.0, inf)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from motocoach.device.link import DeviceNackError, DeviceTimeout, SerialLink
+from motocoach.errors import ConfigError
+
+TARGETS = ("sil", "qemu", "serial")
+DEFAULT_BAUD = 921600
+
+
+@dataclass
+class Dut:
+    """A connected unit. ``target`` is the running SIL/QEMU process (None for a real board)."""
+
+    kind: str
+    port: str
+    link: SerialLink
+    target: Any = None
+    motor_log: Path | None = None
+
+    @property
+    def where(self) -> str:
+        """Where measurements on this unit are made: sil, qemu or hardware."""
+        return {"serial": "hardware"}.get(self.kind, self.kind)
+
+    def close(self) -> None:
+        self.link.close()
+        if self.target is not None:
+            self.target.stop()
+
+    def __enter__(self) -> "Dut":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def resolve_target(target: str | None, port: str | None) -> str:
+    """``--target`` wins; ``--port`` alone means a real board; otherwise SIL."""
+    kind = target or ("serial" if port else "sil")
+    if kind not in TARGETS:
+        raise ConfigError(f"target {kind!r} is not one of {', '.join(TARGETS)}")
+    if kind == "serial" and not port:
+        raise ConfigError("--target serial needs --port, e.g. --port /dev/ttyUSB0")
+    return kind
+
+
+def start_dut(kind: str, *, port: str | None = None, baud: int = DEFAULT_BAUD, workdir: Path | None = None,
+              timeout: float = 0.5) -> Dut:
+    """Start (sil/qemu) or open (serial) a unit and connect a link to it."""
+    from motocoach import targets  # the firmware targets' factories
+
+    if kind == "serial":
+        if not port:
+            raise ConfigError("a real board needs a port, e.g. /dev/ttyUSB0")
+        return Dut(kind, port, SerialLink(port, baud, timeout))
+    if kind == "sil":
+        targets.build_sil()
+        motor_log = (workdir / "motor_log.csv") if workdir else None
+        if motor_log is not None:
+            motor_log.parent.mkdir(parents=True, exist_ok=True)
+            motor_log.unlink(missing_ok=True)
+        running = targets.start_sil(motor_log=motor_log,
+                                    slots=(workdir / "slots.bin") if workdir else None)
+    elif kind == "qemu":
+        targets.build_qemu()
+        running = targets.start_qemu()
+    else:
+        raise ConfigError(f"unknown target {kind!r}")
+    try:
+        link = SerialLink(running.port, baud, timeout)
+    except Exception:
+        running.stop()
+        raise
+    return Dut(kind, running.port, link, running, getattr(running, "motor_log", None))
+
+
+# ---- streaming ----------------------------------------------------------------------------
+
+@dataclass
+class StreamResult:
+    """Per-frame outcome of :func:`stream` (index i = telemetry row i)."""
+
+    latency_s: list[float] = field(default_factory=list)  #: inf = no reply within the timeout
+    outputs: list[tuple[int, int, int] | None] = field(default_factory=list)  #: device out0..out2
+    haptic: list[dict[str, Any] | None] = field(default_factory=list)
+    nacks: int = 0
+    late_starts: int = 0  #: frames sent more than one period behind schedule
+    wall_s: float = 0.0
+
+
+def stream(link: SerialLink, telemetry: np.ndarray, *, rate_hz: float = 20.0, timeout: float | None = None,
+           progress: Any = None) -> StreamResult:
+    """Send each row at ``rate_hz`` on an absolute schedule; wait for its HAPTIC reply.
+
+    ``timeout`` defaults to one period: a reply later than the next frame's slot is lost.
+    ``progress`` is an optional callable ``(done, total)``.
+    """
+    period = 1.0 / rate_hz
+    wait = period if timeout is None else timeout
+    res = StreamResult()
+    t0 = time.perf_counter()
+    for i, row in enumerate(np.asarray(telemetry, np.float32)):
+        due = t0 + i * period
+        now = time.perf_counter()
+        if now < due:
+            time.sleep(due - now)
+        elif now - due > period:
+            res.late_starts += 1
+        try:
+            h = link.telemetry([float(v) for v in row], timeout=wait)
+        except DeviceTimeout:
+            res.latency_s.append(math.inf)
+            res.outputs.append(None)
+            res.haptic.append(None)
+        except DeviceNackError:
+            res.nacks += 1
+            res.latency_s.append(math.inf)
+            res.outputs.append(None)
+            res.haptic.append(None)
+        else:
+            res.latency_s.append(h["latency_s"])
+            res.outputs.append((h["out0"], h["out1"], h["out2"]))
+            res.haptic.append(h)
+        if progress is not None:
+            progress(i + 1, len(telemetry))
+    res.wall_s = time.perf_counter() - t0
+    return res
+
+
+def latency_summary(latency_s: Sequence[float]) -> dict[str, float]:
+    """frames, timeouts and p50/p95/p99/max in ms over ALL frames (lost = inf, kept in).
+
+    Percentiles are order statistics (numpy ``inverted_cdf``: an actual sample, no
+    interpolation), so one lost frame in 100 already makes p99 infinite.
+    """
+    a = np.asarray(latency_s, np.float64) * 1000.0
+    if a.size == 0:
+        raise ValueError("no latency samples")
+    out: dict[str, float] = {"frames": int(a.size), "timeouts": int(np.isinf(a).sum())}
+    for q in (50, 95, 99):
+        out[f"p{q}_ms"] = float(np.percentile(a, q, method="inverted_cdf"))
+    out["max_ms"] = float(a.max())
+    finite = a[np.isfinite(a)]
+    out["mean_ms"] = float(finite.mean()) if finite.size else math.inf
+    return out
+
+
+def plot_latency_histogram(latency_s: Sequence[float], path: Path, title: str) -> Path:
+    """Write a PNG histogram (log-count) of the finite latencies; lost frames are in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    a = np.asarray(latency_s, np.float64) * 1000.0
+    finite = a[np.isfinite(a)]
+    s = latency_summary(latency_s)
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    if finite.size:
+        ax.hist(finite, bins=min(100, max(10, finite.size // 20)), color="#3465a4")
+        for q, style in (("p50_ms", ":"), ("p99_ms", "--")):
+            if math.isfinite(s[q]):
+                ax.axvline(s[q], color="k", linestyle=style, label=f"{q[:-3]} {s[q]:.2f} ms")
+        ax.legend()
+    ax.set_yscale("log")
+    ax.set_xlabel("host send -> reply latency (ms)")
+    ax.set_ylabel("frames")
+    ax.set_title(f"{title}: {s['frames']} frames, {s['timeouts']} lost")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
