@@ -1,1 +1,14 @@
-"""Rider simulator, expert coach, Minari datasets, BC and PPO training, evaluation."""
+"""Rider simulator, expert coach, Minari datasets, BC and PPO training, evaluation.
+
+Importing this package registers the Gymnasium env ``MotoCoach-v0``
+(:class:`motocoach.training.envs.MotoCoachEnv`).
+"""
+
+from gymnasium.envs.registration import register, registry
+
+ENV_ID = "MotoCoach-v0"
+
+if ENV_ID not in registry:
+    # max_episode_steps must match envs.MAX_EPISODE_STEPS (kept literal so that importing
+    # the package does not import the simulator).
+    register(id=ENV_ID, entry_point="motocoach.training.envs:MotoCoachEnv", max_episode_steps=2400)
