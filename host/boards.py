@@ -173,7 +173,7 @@ def render_board_header(b: Board) -> str:
 def render_table_header(boards: dict[str, Board]) -> str:
     """Header with every board's coach_board_t initializer; the first entry is the default board."""
     body = ",\\\n    ".join(_init(b) for b in boards.values())
-    return "\n".join([f"/* {_BANNER.format(src='boards/*.toml')} */", "#ifndef MOTOCOACH_BOARDS_TABLE_H",
+    return "\n".join([f"/* {_BANNER.format(src='the boards/ directory')} */", "#ifndef MOTOCOACH_BOARDS_TABLE_H",
                       "#define MOTOCOACH_BOARDS_TABLE_H", "", '#include "board.h"', "",
                       f"#define COACH_BOARD_COUNT {len(boards)}", "/* First entry: the default board. */",
                       f"#define COACH_BOARD_TABLE {{ \\\n    {body} }}", "", "#endif", ""])
@@ -182,7 +182,7 @@ def render_table_header(boards: dict[str, Board]) -> str:
 def render_platformio_ini(boards: dict[str, Board]) -> str:
     """The whole platformio.ini: shared [env] settings plus one env per board."""
     default = next(iter(boards))
-    out = [f"; {_BANNER.format(src='boards/*.toml')}",
+    out = [f"; {_BANNER.format(src='the boards/ directory')}",
            "; The ESP32 build needs PlatformIO's package registry (`make firmware BOARD=<id>`).", "",
            "[platformio]", f"default_envs = {default}", "", "[env]", "platform = espressif32",
            "framework = espidf", "board_build.partitions = partitions_ab.csv",

@@ -92,7 +92,8 @@ void haptics_tick(haptics_t *h) {
                 mo->on_ms += HAPTICS_TICK_MS;
                 if (b->max_on_ms && mo->on_ms > b->max_on_ms) {
                     mo->on_ms = 0;
-                    mo->rest_left_ms = b->rest_ms ? b->rest_ms : HAPTICS_TICK_MS;
+                    /* this tick is the first of the rest */
+                    mo->rest_left_ms = b->rest_ms > HAPTICS_TICK_MS ? b->rest_ms - HAPTICS_TICK_MS : 0;
                     mo->duty = 0;
                     limited = 1;
                 }
