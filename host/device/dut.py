@@ -192,3 +192,44 @@ def plot_latency_histogram(latency_s: Sequence[float], path: Path, title: str) -
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def read_motor_log(path: Path | None) -> np.ndarray:
+    """SIL ``--motor-log`` rows as an (N, 4) int64 array: t_us (CLOCK_MONOTONIC), motor, duty, freq.
+
+    Returns an empty array when the target has no motor log (QEMU, a real board).
+    """
+    if path is None or not Path(path).exists():
+        return np.zeros((0, 4), np.int64)
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        parts = line.strip().split(",")
+        if len(parts) == 4 and all(p.lstrip("-").isdigit() for p in parts):
+            rows.append([int(p) for p in parts])
+    return np.asarray(rows, np.int64).reshape(-1, 4)
+
+
+def motors_on_between(log: np.ndarray, t0_us: int, t1_us: int) -> bool:
+    """True if any motor_set in [t0, t1) had a non-zero duty."""
+    sel = (log[:, 0] >= t0_us) & (log[:, 0] < t1_us)
+    return bool((log[sel, 2] > 0).any())
+
+
+def first_all_off_after(log: np.ndarray, t_us: int) -> int | None:
+    """Earliest time >= ``t_us`` from which both motors stay at duty 0 (to the end of the log)."""
+    state = {m: 0 for m in (0, 1)}
+    for t, motor, duty, _ in log[log[:, 0] < t_us].tolist():  # the state when the window opens
+        state[motor] = duty
+    off_since: int | None = t_us if not any(state.values()) else None
+    for t, motor, duty, _ in log[log[:, 0] >= t_us].tolist():
+        state[motor] = duty
+        if any(state.values()):
+            off_since = None
+        elif off_since is None:
+            off_since = t
+    return off_since
+
+
+def now_us() -> int:
+    """Host CLOCK_MONOTONIC in microseconds: the SIL motor log's clock."""
+    return time.monotonic_ns() // 1000

@@ -309,10 +309,11 @@ class SerialLink:
         return self._expect(self.request(MsgType.STATUS_REQ), MsgType.STATUS)
 
     def telemetry(self, values: Sequence[float], timeout: float | None = None) -> dict[str, Any]:
-        """Send one TELEMETRY sample; return the HAPTIC fields (plus ``seq`` and ``latency_s``)."""
+        """Send one TELEMETRY sample; return the HAPTIC fields plus ``seq``, ``sent_at``, ``latency_s``."""
         reply = self.exchange(MsgType.TELEMETRY, codec.pack_telemetry(values), timeout=timeout)
         out = self._expect(reply.frame, MsgType.HAPTIC, MsgType.TELEMETRY)
         out["seq"] = reply.frame.seq
+        out["sent_at"] = reply.sent_at
         out["latency_s"] = reply.latency_s
         return out
 

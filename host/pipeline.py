@@ -1,0 +1,294 @@
+"""``make demo``: data -> BC -> PPO -> int8 + checks -> C -> SIL firmware -> coached lap -> report.
+
+Every stage is timed and printed as it runs. Everything lands in the run folder
+``runs/<name>/`` (the committed factory model is never touched)::
+
+    data/                 Minari datasets            (training)
+    policy.pt, policy.json                           (BC + PPO)
+    quantize/             int8 .tflite + checks      (quantization)
+    coach_model/          generated C model + manifest, next to a copy of the engine sources
+    build/sil/coach_sil   SIL firmware built with that model
+    lap/                  closed-loop lap on SIL, latency histogram, motor log
+    demo.json, report.html, stages.json
+
+The lap is closed loop: env observation -> TELEMETRY to the SIL unit -> HAPTIC reply ->
+the unit's int8 outputs, dequantized -> env.step. Latencies are host send -> reply
+against the SIL process on this machine (where = sil), never a hardware number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from motocoach.errors import ConfigError, DeviceError, ToolError
+from motocoach.runs import RunDir
+
+REPO = Path(__file__).resolve().parents[1]
+FIRMWARE = REPO / "firmware"
+ENGINE_DIR = FIRMWARE / "lib/coach_model"
+#: hand-written engine files copied next to the generated model (the rest is generated)
+ENGINE_FILES = ("coach_engine.c", "coach_engine.h", "library.json")
+LAP_TRACK, LAP_RIDER = "falcon", "amateur"  # a track held out of training
+_SIL_SWAP = threading.Lock()
+
+
+@dataclass
+class Stages:
+    """Times each stage and prints it as it starts and ends."""
+
+    console: Console
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        n = len(self.seconds) + 1
+        self.console.print(f"[bold cyan]{n}. {name}[/] ...")
+        t0 = time.perf_counter()
+        try:
+            yield
+        except BaseException:
+            self.console.print(f"[bold red]   {name} failed after {time.perf_counter() - t0:.1f} s[/]")
+            raise
+        self.seconds[name] = round(time.perf_counter() - t0, 2)
+        self.console.print(f"   [green]done[/] in {self.seconds[name]:.1f} s")
+
+
+@dataclass
+class LapResult:
+    """One lap in the env; ``latency_s`` only for laps coached through the unit."""
+
+    lap_time_s: float | None
+    steps: int
+    offtrack: bool
+    violations: int
+    cue_steps: int
+    latency_s: list[float] = field(default_factory=list)
+    mismatches: int = 0  #: unit's int8 outputs != host engine's on the same observation
+    lost: int = 0
+
+
+def prepare_model_dir(tflite: Path, out: Path, model_id: str, created: dict[str, Any]) -> Path:
+    """Generated model C + manifest in ``out``, with the engine sources copied alongside."""
+    from motocoach.quantization.codegen import generate
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ENGINE_FILES:
+        shutil.copyfile(ENGINE_DIR / name, out / name)
+    generate(tflite, out, created=created, model_id=model_id)
+    return out
+
+
+def build_sil_with_model(model_dir: Path, build_dir: Path) -> Path:
+    """``make -C firmware sil MODEL_DIR=... BUILD=...``: a SIL binary for this model only."""
+    cmd = ["make", "-C", str(FIRMWARE), "sil", f"MODEL_DIR={model_dir.resolve()}", f"BUILD={build_dir.resolve()}"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise ToolError(f"SIL build failed ({' '.join(cmd)}):\n{r.stderr[-2000:]}\nRun `make setup` for gcc.")
+    binary = build_dir / "sil" / "coach_sil"
+    if not binary.exists():
+        raise ToolError(f"the SIL build did not produce {binary}")
+    return binary
+
+
+def ride_lap(track: str, rider: str, seed: int, policy: Callable[[np.ndarray], np.ndarray | None],
+             max_steps: int = 4000) -> LapResult:
+    """One lap; ``policy(obs) -> action01`` (None = no reply: no cue this step)."""
+    import gymnasium as gym
+
+    import motocoach.training  # noqa: F401  (registers the env)
+
+    env = gym.make("MotoCoach-v0", track=track, rider=rider, max_episode_steps=max_steps)
+    obs, info = env.reset(seed=seed)
+    res = LapResult(None, 0, False, 0, 0)
+    idle = np.zeros(env.action_space.shape, np.float32)
+    while True:
+        action = policy(obs)
+        obs, _, term, trunc, info = env.step(idle if action is None else action)
+        res.steps += 1
+        res.violations += int(info["violation"])
+        res.cue_steps += int(info["cue_on"])
+        if info["lap_time"] > 0:
+            res.lap_time_s = float(info["lap_time"])
+        if term or trunc:
+            res.offtrack = bool(info["offtrack"])
+            break
+    env.close()
+    return res
+
+
+def coached_lap_on_unit(link: Any, engine: Any, track: str, rider: str, seed: int, realtime: bool) -> LapResult:
+    """Closed loop through the unit; every step's reply is also checked against the host engine."""
+    period = 1.0 / 20.0
+    lat: list[float] = []
+    state = {"mismatch": 0, "lost": 0, "next": time.perf_counter()}
+
+    def policy(obs: np.ndarray) -> np.ndarray | None:
+        if realtime:
+            delay = state["next"] - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            state["next"] = max(state["next"] + period, time.perf_counter() - period)
+        try:
+            h = link.telemetry([float(v) for v in obs], timeout=period)
+        except DeviceError:
+            lat.append(math.inf)
+            state["lost"] += 1
+            return None
+        lat.append(h["latency_s"])
+        out = np.array([h["out0"], h["out1"], h["out2"]], np.int8)
+        want, _ = engine.predict(np.asarray(obs, np.float32)[None, :])
+        state["mismatch"] += int((want[0] != out).any())
+        return engine.dequantize(out)
+
+    res = ride_lap(track, rider, seed, policy)
+    res.latency_s, res.mismatches, res.lost = lat, state["mismatch"], state["lost"]
+    return res
+
+
+def start_sil_binary(binary: Path, motor_log: Path) -> Any:
+    """Start a SIL binary other than the default build through the targets' factory."""
+    import inspect
+
+    from motocoach import targets
+
+    params = inspect.signature(targets.start_sil).parameters
+    for name in ("binary", "exe", "executable"):
+        if name in params:
+            return targets.start_sil(motor_log=motor_log, **{name: binary})
+    # start_sil() runs targets.SIL_BIN; point it at this build for the duration of the call
+    with _SIL_SWAP:
+        saved = targets.SIL_BIN
+        targets.SIL_BIN = binary
+        try:
+            return targets.start_sil(motor_log=motor_log)
+        finally:
+            targets.SIL_BIN = saved
+
+
+def run_demo(name: str = "demo", *, root: Path | None = None, preset: str = "demo", seed: int = 0,
+             realtime: bool = True, console: Console | None = None) -> dict[str, Any]:
+    """Run the whole demo; return the summary (also written to ``demo.json``)."""
+    from motocoach.device import dut as dutlib
+    from motocoach.device.link import SerialLink
+
+    con = console or Console()
+    run = RunDir.create(name, root=root, config={"preset": preset, "seed": seed, "lap": [LAP_TRACK, LAP_RIDER]})
+    st = Stages(con)
+    t_all = time.perf_counter()
+    summary: dict[str, Any] = {"run": str(run.path), "preset": preset, "seed": seed}
+
+    with st.stage("generate data (Minari)"):
+        from motocoach.training import datasets
+
+        ids = datasets.generate(run.path / "data", preset=preset, seed=seed, progress=True)
+        summary["datasets"] = ids
+    with st.stage("train: BC -> PPO"):
+        from motocoach.training import train
+
+        policy = train.train(run.path, preset=preset, dataset_root=run.path / "data", seed=seed, progress=True)
+        summary["training"] = json.loads((run.path / "policy.json").read_text())
+    with st.stage("quantize to int8 + checks"):
+        from motocoach.quantization.pipeline import provenance, quantize
+
+        q = quantize(policy, run.path, dataset_root=run.path / "data", seed=seed)
+        summary["int8"] = {"max_abs_err01": q.report["checks"]["int8_max_abs_err01"],
+                           "float_vs_int8": q.report["checks"]["float_vs_int8"],
+                           "decision_agreement": q.report["checks"]["decision_agreement"]}
+    with st.stage("codegen (C model into the run folder)"):
+        model_dir = prepare_model_dir(q.tflite, run.path / "coach_model", f"demo-{name}"[:15],
+                                      provenance(q.report))
+        manifest = json.loads((model_dir / "manifest.json").read_text())
+        summary["model_sha256"] = manifest["model_sha256"]
+    with st.stage("build SIL firmware with the new model"):
+        binary = build_sil_with_model(model_dir, run.path / "build")
+    with st.stage("coached lap, closed loop through SIL"):
+        from motocoach.quantization.host_engine import HostEngine
+
+        engine = HostEngine.from_manifest(model_dir / "manifest.json")
+        lap_dir = run.path / "lap"
+        lap_dir.mkdir(exist_ok=True)
+        target = start_sil_binary(binary, lap_dir / "motor_log.csv")
+        try:
+            with SerialLink(target.port) as link:
+                ident = link.hello()
+                if ident["model_sha256"] != manifest["model_sha256"]:
+                    raise DeviceError("the SIL unit does not run the model just built")
+                coached = coached_lap_on_unit(link, engine, LAP_TRACK, LAP_RIDER, seed, realtime)
+        finally:
+            target.stop()
+        uncoached = ride_lap(LAP_TRACK, LAP_RIDER, seed, lambda obs: None)
+        dutlib.plot_latency_histogram(coached.latency_s, lap_dir / "latency_hist.png", "coached lap (sil)")
+        summary["lap"] = {"track": LAP_TRACK, "rider": LAP_RIDER, "realtime_20hz": realtime,
+                          "coached": _lap_dict(coached), "uncoached": _lap_dict(uncoached),
+                          "latency": dutlib.latency_summary(coached.latency_s)}
+    with st.stage("report"):
+        from motocoach.demo_report import write_html
+
+        summary["stages_s"] = dict(st.seconds)
+        summary["demo_wall_s"] = round(time.perf_counter() - t_all, 2)
+        run.write_json("demo.json", summary)
+        write_html(run.path, summary)
+    summary["stages_s"] = dict(st.seconds)
+    summary["demo_wall_s"] = round(time.perf_counter() - t_all, 2)
+    run.write_json("demo.json", summary)
+    print_summary(con, summary)
+    return summary
+
+
+def _lap_dict(r: LapResult) -> dict[str, Any]:
+    return {"lap_time_s": r.lap_time_s, "steps": r.steps, "offtrack": r.offtrack, "violations": r.violations,
+            "cue_steps": r.cue_steps, "mismatches": r.mismatches, "lost_replies": r.lost}
+
+
+def print_summary(con: Console, s: dict[str, Any]) -> None:
+    """The one-screen summary; every number says where it was measured."""
+    t = Table(title=f"moto-edge-coach demo: {s['run']}", show_lines=False)
+    for col in ("what", "value", "measured on"):
+        t.add_column(col)
+    for stage, sec in s["stages_s"].items():
+        t.add_row(f"stage: {stage}", f"{sec:.1f} s", "host")
+    t.add_row("total wall time", f"{s['demo_wall_s']:.1f} s", "host")
+    lap = s["lap"]
+    for kind in ("uncoached", "coached"):
+        lt = lap[kind]["lap_time_s"]
+        t.add_row(f"{kind} lap time ({lap['track']}, {lap['rider']})",
+                  "did not finish" if lt is None else f"{lt:.2f} s (sim)", "host sim" +
+                  (" + sil unit" if kind == "coached" else ""))
+    t.add_row("int8 vs float max |err| (action, 0..1)", f"{s['int8']['max_abs_err01']:.4f}", "host (TFLM)")
+    t.add_row("unit outputs != host engine", str(lap["coached"]["mismatches"]), "sil vs host")
+    la = lap["latency"]
+    t.add_row("lap latency p50 / p99 / max", f"{la['p50_ms']:.2f} / {la['p99_ms']:.2f} / {la['max_ms']:.2f} ms",
+              "host -> sil -> host")
+    t.add_row("lost replies", str(la["timeouts"]), "sil")
+    t.add_row("report", f"{s['run']}/report.html", "")
+    con.print(t)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(run: str = typer.Option("demo", "--run", help="Run folder name under runs/."),
+             preset: str = typer.Option("demo", help="Data + training size: test (seconds) or demo (minutes)."),
+             seed: int = typer.Option(0, help="Seed for data, training and the lap."),
+             fast: bool = typer.Option(False, "--fast", help="Stream the lap as fast as the unit answers, "
+                                                             "not at 20 Hz real time.")) -> None:
+        """The whole chain: data, BC, PPO, int8, C, SIL firmware, a coached lap, and a report.
+
+        Example: motocoach demo --run demo
+        """
+        if preset not in ("test", "demo", "default"):
+            raise ConfigError(f"preset {preset!r}: use test, demo or default")
+        run_demo(run, preset=preset, seed=seed, realtime=not fast)
