@@ -188,7 +188,7 @@ def render_platformio_ini(boards: dict[str, Board]) -> str:
            "framework = espidf", "board_build.partitions = partitions_ab.csv",
            "monitor_speed = 921600",
            "build_flags =", "    -std=gnu99", "    -ffp-contract=off", "    -Wall", "    -Wextra",
-           "lib_ldf_mode = chain", ""]
+           "; the ESP-IDF component in src/CMakeLists.txt lists the core sources itself", "lib_ldf_mode = off", ""]
     for b in boards.values():
         out += [f"[env:{b.id}]", f"board = {b.pio_board}", f"board_build.f_cpu = {b.cpu_mhz}000000L",
                 f"board_build.flash_size = {b.flash_mb}MB", f"monitor_speed = {b.baud}",

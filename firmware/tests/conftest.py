@@ -1,0 +1,18 @@
+"""Shared fixtures for the firmware tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIRMWARE = Path(__file__).resolve().parents[1]
+FACTORY_MODEL = FIRMWARE / "lib" / "coach_model" / "coach_model_data.c"
+
+
+@pytest.fixture(scope="session")
+def factory_model() -> Path:
+    """The generated factory model the SIL/QEMU images link; skip (saying why) if not generated."""
+    if not FACTORY_MODEL.exists():
+        pytest.skip("firmware/lib/coach_model/coach_model_data.c not generated yet: run `make models`")
+    return FACTORY_MODEL
