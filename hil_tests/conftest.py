@@ -8,6 +8,8 @@ Options (grouped under "motocoach-hil"; names as in pytest-embedded where they e
     --hil-frames N             frames streamed by the latency test (default 400)
     --hil-report DIR           where report.json and latency_hist.png go
     --hil-manifest PATH        manifest of the model the unit runs (default: the factory model)
+    --hil-sil-binary PATH      a SIL build to run instead of firmware/build/sil/coach_sil
+                               (e.g. a demo run's: runs/demo/build/sil/coach_sil)
 
 Every option is its own fixture, and the fixture bodies only call plain factory functions
 (:mod:`motocoach.device.dut`), so a project can override any one of them in its own conftest.
@@ -40,6 +42,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--hil-report", default=None, help="directory for report.json and latency_hist.png")
     g.addoption("--hil-manifest", default=str(FACTORY_MANIFEST),
                 help="manifest.json of the model the unit runs (default: the factory model)")
+    g.addoption("--hil-sil-binary", default=None,
+                help="SIL build to run instead of firmware/build/sil/coach_sil (pair it with --hil-manifest)")
 
 
 # ---- one fixture per option ---------------------------------------------------------------
@@ -77,6 +81,12 @@ def hil_report_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 
 
 @pytest.fixture(scope="session")
+def hil_sil_binary(request: pytest.FixtureRequest) -> Path | None:
+    opt = request.config.getoption("--hil-sil-binary")
+    return Path(opt) if opt else None
+
+
+@pytest.fixture(scope="session")
 def hil_manifest_path(request: pytest.FixtureRequest) -> Path:
     return Path(request.config.getoption("--hil-manifest"))
 
@@ -84,8 +94,9 @@ def hil_manifest_path(request: pytest.FixtureRequest) -> Path:
 # ---- the unit and the references ----------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def dut(hil_target: str, hil_port: str | None, hil_baud: int, hil_report_dir: Path):
-    unit = dutlib.start_dut(hil_target, port=hil_port, baud=hil_baud, workdir=hil_report_dir / "unit")
+def dut(hil_target: str, hil_port: str | None, hil_baud: int, hil_report_dir: Path, hil_sil_binary: Path | None):
+    unit = dutlib.start_dut(hil_target, port=hil_port, baud=hil_baud, workdir=hil_report_dir / "unit",
+                            sil_binary=hil_sil_binary)
     yield unit
     unit.close()
 

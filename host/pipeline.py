@@ -22,7 +22,6 @@ import json
 import math
 import shutil
 import subprocess
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,7 +42,6 @@ ENGINE_DIR = FIRMWARE / "lib/coach_model"
 #: hand-written engine files copied next to the generated model (the rest is generated)
 ENGINE_FILES = ("coach_engine.c", "coach_engine.h", "library.json")
 LAP_TRACK, LAP_RIDER = "falcon", "amateur"  # a track held out of training
-_SIL_SWAP = threading.Lock()
 
 
 @dataclass
@@ -159,26 +157,6 @@ def coached_lap_on_unit(link: Any, engine: Any, track: str, rider: str, seed: in
     return res
 
 
-def start_sil_binary(binary: Path, motor_log: Path) -> Any:
-    """Start a SIL binary other than the default build through the targets' factory."""
-    import inspect
-
-    from motocoach import targets
-
-    params = inspect.signature(targets.start_sil).parameters
-    for name in ("binary", "exe", "executable"):
-        if name in params:
-            return targets.start_sil(motor_log=motor_log, **{name: binary})
-    # start_sil() runs targets.SIL_BIN; point it at this build for the duration of the call
-    with _SIL_SWAP:
-        saved = targets.SIL_BIN
-        targets.SIL_BIN = binary
-        try:
-            return targets.start_sil(motor_log=motor_log)
-        finally:
-            targets.SIL_BIN = saved
-
-
 def run_demo(name: str = "demo", *, root: Path | None = None, preset: str = "demo", seed: int = 0,
              realtime: bool = True, console: Console | None = None) -> dict[str, Any]:
     """Run the whole demo; return the summary (also written to ``demo.json``)."""
@@ -221,7 +199,7 @@ def run_demo(name: str = "demo", *, root: Path | None = None, preset: str = "dem
         engine = HostEngine.from_manifest(model_dir / "manifest.json")
         lap_dir = run.path / "lap"
         lap_dir.mkdir(exist_ok=True)
-        target = start_sil_binary(binary, lap_dir / "motor_log.csv")
+        target = dutlib.start_sil_binary(binary, lap_dir / "motor_log.csv")
         try:
             with SerialLink(target.port) as link:
                 ident = link.hello()

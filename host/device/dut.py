@@ -14,6 +14,7 @@ as ``inf``, never dropped.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from motocoach.device.link import DeviceNackError, DeviceTimeout, SerialLink
 from motocoach.errors import ConfigError
 
 TARGETS = ("sil", "qemu", "serial")
+_SIL_SWAP = threading.Lock()
 DEFAULT_BAUD = 921600
 
 
@@ -65,9 +67,34 @@ def resolve_target(target: str | None, port: str | None) -> str:
     return kind
 
 
+def start_sil_binary(binary: Path, motor_log: Path | None = None, slots: Path | None = None) -> Any:
+    """Start a SIL build other than the default one (e.g. a demo run's) via the targets' factory."""
+    import inspect
+
+    from motocoach import targets
+
+    if not Path(binary).exists():
+        raise ConfigError(f"SIL binary {binary} does not exist; build it first (make sil, or motocoach demo)")
+    params = inspect.signature(targets.start_sil).parameters
+    for name in ("binary", "exe", "executable"):
+        if name in params:
+            return targets.start_sil(motor_log=motor_log, slots=slots, **{name: Path(binary)})
+    # start_sil() runs targets.SIL_BIN: point it at this build for the duration of the call
+    with _SIL_SWAP:
+        saved = targets.SIL_BIN
+        targets.SIL_BIN = Path(binary)
+        try:
+            return targets.start_sil(motor_log=motor_log, slots=slots)
+        finally:
+            targets.SIL_BIN = saved
+
+
 def start_dut(kind: str, *, port: str | None = None, baud: int = DEFAULT_BAUD, workdir: Path | None = None,
-              timeout: float = 0.5) -> Dut:
-    """Start (sil/qemu) or open (serial) a unit and connect a link to it."""
+              timeout: float = 0.5, sil_binary: Path | None = None) -> Dut:
+    """Start (sil/qemu) or open (serial) a unit and connect a link to it.
+
+    ``sil_binary``: run this SIL build instead of ``firmware/build/sil/coach_sil``.
+    """
     from motocoach import targets  # the firmware targets' factories
 
     if kind == "serial":
@@ -75,13 +102,16 @@ def start_dut(kind: str, *, port: str | None = None, baud: int = DEFAULT_BAUD, w
             raise ConfigError("a real board needs a port, e.g. /dev/ttyUSB0")
         return Dut(kind, port, SerialLink(port, baud, timeout))
     if kind == "sil":
-        targets.build_sil()
         motor_log = (workdir / "motor_log.csv") if workdir else None
         if motor_log is not None:
             motor_log.parent.mkdir(parents=True, exist_ok=True)
             motor_log.unlink(missing_ok=True)
-        running = targets.start_sil(motor_log=motor_log,
-                                    slots=(workdir / "slots.bin") if workdir else None)
+        slots = (workdir / "slots.bin") if workdir else None
+        if sil_binary is not None:
+            running = start_sil_binary(sil_binary, motor_log, slots)
+        else:
+            targets.build_sil()
+            running = targets.start_sil(motor_log=motor_log, slots=slots)
     elif kind == "qemu":
         targets.build_qemu()
         running = targets.start_qemu()
