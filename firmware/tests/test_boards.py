@@ -86,3 +86,20 @@ def test_exactly_one_default(tmp_path):
         'name = "ESP32-C3', 'default = true\nname = "ESP32-C3'))
     with pytest.raises(ConfigError, match="default"):
         boards.load_boards(tmp_path)
+
+
+def test_boards_verbs():
+    import typer
+    from typer.testing import CliRunner
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        pass
+
+    boards.register(app)
+    r = CliRunner().invoke(app, ["boards", "generate", "--check"])
+    assert r.exit_code == 0 and "up to date" in r.output
+    r = CliRunner().invoke(app, ["boards", "list"])
+    assert r.exit_code == 0 and "esp32-s3" in r.output and "lra_drv2605" in r.output
