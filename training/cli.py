@@ -35,3 +35,58 @@ def register(app: typer.Typer) -> None:
         ids = datasets.generate(root, preset=preset, seed=seed, progress=True)
         x = datasets.load_telemetry(root, ids)
         console.print(f"wrote {', '.join(ids)} under {root} ({len(x)} telemetry rows)")
+
+    @app.command("train")
+    def train_cmd(
+        run: str = typer.Option("demo", help="Run folder name under runs/ (or --run-dir)."),
+        run_dir: Path = typer.Option(None, help="Explicit output folder (overrides --run)."),
+        data: Path = typer.Option(DEFAULT_DATA, help="Folder with the Minari datasets."),
+        preset: str = typer.Option("demo", help="test | demo | default"),
+        seed: int = typer.Option(0, help="Seed for BC and PPO."),
+    ) -> None:
+        """Behaviour cloning from the expert coach, then PPO from the BC weights.
+
+        Writes policy.pt, bc_policy.pt, policy.json and TensorBoard logs (tb/) into the run folder.
+
+        Example: motocoach train --run demo --data runs/data --preset demo
+        """
+        from motocoach.runs import RunDir
+        from motocoach.training.train import train
+
+        out = run_dir or RunDir.create(run, config={"verb": "train", "preset": preset, "seed": seed,
+                                                    "data": str(data)}).path
+        path = train(out, preset=preset, dataset_root=data, seed=seed, progress=True)
+        console.print(f"wrote {path} and {path.with_name('policy.json')}")
+
+    @app.command("evaluate")
+    def evaluate_cmd(
+        policy: Path = typer.Option(None, help="policy.pt to evaluate (BC+PPO); bc_policy.pt beside it is added."),
+        track: list[str] = typer.Option(None, help="Track name or CSV path; repeat. Default: held-out tracks."),
+        rider: list[str] = typer.Option(None, help="Rider profile name or JSON path; repeat. Default: amateur + held-out riders."),
+        seeds: int = typer.Option(32, help="Rides per coach, track and rider."),
+        seed: int = typer.Option(0, help="Base seed."),
+        out: Path = typer.Option(Path("runs") / "eval", help="Folder for evaluation.json and plots."),
+    ) -> None:
+        """Lap time, violations and cue duty: no coach vs rule-based vs BC vs BC+PPO.
+
+        Example: motocoach evaluate --policy runs/demo/policy.pt --track my_track.csv --rider novice
+        """
+        from rich.table import Table
+
+        from motocoach.training import datasets
+        from motocoach.training.evaluate import evaluate, gain_pct
+
+        tracks = list(track) if track else list(datasets.HELDOUT_TRACKS)
+        riders = list(rider) if rider else ["amateur", *datasets.HELDOUT_RIDERS]
+        results = evaluate(policy=policy, tracks=tracks, riders=riders, seeds=seeds, seed=seed,
+                           out_dir=out, progress=True)
+        t = Table(title=f"simulated on host, {seeds} rides each")
+        for col in ("track", "rider", "coach", "lap s", "done", "off", "violation s/lap", "cue duty"):
+            t.add_column(col)
+        for r in results:
+            t.add_row(r.track, r.rider, r.coach, f"{r.lap_time_mean_s:.2f}", str(r.completed),
+                      str(r.offtracks), f"{r.violation_s_per_lap:.2f}", f"{r.cue_duty:.2f}")
+        console.print(t)
+        for c in dict.fromkeys(r.coach for r in results if r.coach != "none"):
+            console.print(f"{c}: mean lap-time gain over no coach {gain_pct(results, c):+.2f} %")
+        console.print(f"wrote {out / 'evaluation.json'} and plots")

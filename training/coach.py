@@ -7,11 +7,12 @@ evaluations.
 
 Rules, first match wins (thresholds in :class:`CoachRules`):
 
-1. too fast for what comes after the rider's reaction time, or friction usage near the
-   limit -> both motors, high frequency (brake / slow);
-2. off the racing line -> the motor on the side to correct towards;
-3. clearly slower than the pro there, on the line, with grip to spare -> both motors, low
-   frequency (throttle / carry speed);
+1. faster than the pro at the same place while the pro is slowing for what comes after
+   the rider's reaction time -> both motors, high frequency (brake / slow);
+2. well off the racing line on the approach to an apex -> the motor on the side to
+   correct towards;
+3. slower than the pro there, on the gas but not fully, near the line, with grip to
+   spare -> both motors, low frequency (throttle / carry speed);
 4. otherwise silence (sparse cues keep the rider from habituating).
 
 >>> from motocoach.training.tracks import get_track
@@ -40,12 +41,13 @@ def freq01(hz: float) -> float:
 class CoachRules:
     """Thresholds of the expert coach (see the module docstring)."""
 
-    brake_over_ref: float = 1.04      # v > 1.04 x pro speed ahead -> brake cue
-    brake_usage: float = 0.92
-    line_error_m: float = 0.6         # |line deviation| above this -> side cue
-    throttle_under_ref: float = 0.95  # v < 0.95 x pro speed ahead -> throttle cue
-    throttle_max_usage: float = 0.8
-    throttle_max_line_m: float = 0.4
+    brake_over_ref: float = 1.03      # v > 1.03 x pro speed here, pro slowing -> brake cue
+    line_error_m: float = 1.2         # |line deviation| above this ...
+    line_window_m: float = 120.0      # ... within this distance before an apex -> side cue
+    throttle_under_ref: float = 0.97  # v < 0.97 x pro speed ahead ...
+    throttle_band: tuple[float, float] = (0.4, 0.95)   # ... rider on the gas, not fully ...
+    throttle_max_usage: float = 0.7   # ... with grip to spare -> throttle cue
+    throttle_max_line_m: float = 1.0
     anticipation_s: float = 0.3       # look ahead beyond the rider's perception delay
     intensity: float = 0.8
     brake_hz: float = 250.0
@@ -104,11 +106,14 @@ class ExpertCoach:
         idx = sim._grid(sim.s)
         lead_s = sim.delay_steps * DT + r.anticipation_s
         ahead = (idx + (sim.v * lead_s / GRID_M).astype(np.int64)) % self.track.n_grid
-        v_ahead = np.minimum(self.v_ref[ahead], self.v_ref[idx])
-        v, e, usage = sim.v, sim.e, sim.usage
-        brake = (v > r.brake_over_ref * v_ahead) | (usage > r.brake_usage)
-        side = ~brake & (np.abs(e) > r.line_error_m)
-        throttle = (~brake & ~side & (v < r.throttle_under_ref * v_ahead)
+        v_here, v_ahead = self.v_ref[idx], self.v_ref[ahead]
+        v, e, usage, thr = sim.v, sim.e, sim.usage, sim.thr
+        near_apex = self.track.dist_to_apex[idx] < r.line_window_m
+        # faster than the pro here while the pro is slowing for what comes next
+        brake = (v > r.brake_over_ref * v_here) & (v_ahead < v_here)
+        side = ~brake & near_apex & (np.abs(e) > r.line_error_m)
+        throttle = (~brake & ~side & (v < r.throttle_under_ref * np.minimum(v_here, v_ahead))
+                    & (thr > r.throttle_band[0]) & (thr < r.throttle_band[1])
                     & (usage < r.throttle_max_usage) & (np.abs(e) < r.throttle_max_line_m))
         out = np.zeros((sim.n, 3), dtype=np.float32)
         out[:, 2] = self.f_idle

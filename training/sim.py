@@ -101,6 +101,12 @@ def sf_grip(rider: RiderProfile, conf: np.ndarray) -> np.ndarray:
     return rider.speed_factor * (1.0 + rider.confidence_gain * conf) * MU_NOMINAL
 
 
+def brake_decel_g(rider: RiderProfile, conf: np.ndarray) -> np.ndarray:
+    """Braking deceleration the rider uses, g. Any cue (brake now / brake later and carry
+    speed) makes the rider brake more decisively."""
+    return np.minimum(rider.brake_decel_g * (1.0 + 0.35 * np.abs(conf)), BRAKE_MAX_G)
+
+
 class RideSim:
     """``n`` rides of one rider on one track, advanced together.
 
@@ -172,7 +178,7 @@ class RideSim:
         """The rider's planned speed squared: min over the local corner and the next two apexes."""
         r, tr = self.rider, self.track
         conf = self.conf[m]
-        decel = np.minimum(r.brake_decel_g * (1.0 + 0.35 * conf), BRAKE_MAX_G) * G
+        decel = brake_decel_g(r, conf) * G
         s = self.s[m]
         idx = self._grid(s)
         k1 = tr.next_apex[idx]
@@ -218,11 +224,11 @@ class RideSim:
         v_plan = np.sqrt(self._allowed_v2())
         err = v_plan - self.v
         t_max = np.clip(r.throttle_max + 0.25 * self.conf, 0.0, 1.0)
-        b_max = np.minimum(r.brake_decel_g * (1.0 + 0.35 * self.conf), BRAKE_MAX_G) / BRAKE_MAX_G
+        b_max = brake_decel_g(r, self.conf) / BRAKE_MAX_G
         # Riders share grip between cornering and braking/drive as they believe it to be.
         grip_left = np.sqrt(np.maximum((sf_grip(r, self.conf) * G) ** 2 - self.a_lat ** 2, 0.0))
-        b_max = np.minimum(b_max, grip_left / (BRAKE_MAX_G * G) + 0.05)
-        t_max = np.minimum(t_max, grip_left / DRIVE_MAX + 0.1)
+        b_max = np.minimum(b_max, grip_left / (BRAKE_MAX_G * G))
+        t_max = np.minimum(t_max, grip_left / DRIVE_MAX)
         thr_cmd = np.clip(0.4 * err, 0.0, t_max)
         brk_cmd = np.clip(-0.35 * err, 0.0, b_max)
         self.thr += np.clip(thr_cmd - self.thr, -4 * DT, 4 * DT)

@@ -1,0 +1,78 @@
+"""BC takes real gradient steps; the PPO policy's deterministic action IS the CoachActor."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from motocoach.schema import load_schema
+from motocoach.training import datasets as D
+from motocoach.training.policy_net import load_actor
+from motocoach.training.train import behaviour_clone, train
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    D.generate(root, preset="test", seed=1, progress=False)
+    return root
+
+
+def test_bc_loss_falls_and_fits_the_expert(data_root):
+    obs, acts = D.load_transitions(data_root, list(D.DATASET_IDS))
+    actor, losses = behaviour_clone(obs, acts, epochs=15, batch=256, lr=3e-3, seed=0)
+    assert losses[-1] < 0.8 * losses[0]
+    with torch.no_grad():
+        pred = actor(torch.as_tensor(load_schema().normalize(obs))).numpy()
+    on_true = acts[:, :2].max(1) >= 0.3
+    on_pred = pred[:, :2].max(1) >= 0.3
+    assert (on_true == on_pred).mean() > 0.7
+
+
+def test_ppo_policy_mean_equals_exported_actor():
+    from stable_baselines3 import PPO
+
+    from motocoach.training.policy_net import CoachActor
+    from motocoach.training.ppo_policy import CoachPolicy, RideVecEnv, export_actor, load_actor_into
+
+    venv = RideVecEnv(["kestrel"], "amateur", 4, seed=0)
+    model = PPO(CoachPolicy, venv, n_steps=16, batch_size=32, n_epochs=1, device="cpu")
+    bc = CoachActor()
+    torch.manual_seed(3)
+    for p in bc.parameters():
+        p.data.normal_(0, 0.3)
+    load_actor_into(model.policy, bc)
+    obs = np.random.default_rng(0).uniform(load_schema().feature_low, load_schema().feature_high,
+                                           (256, load_schema().n_features)).astype(np.float32)
+    x = torch.as_tensor(load_schema().normalize(obs))
+    with torch.no_grad():
+        assert torch.allclose(export_actor(model.policy)(x), bc(x), atol=1e-6)
+    model.learn(256)                                      # weights move ...
+    mean, _ = model.predict(obs, deterministic=True)
+    with torch.no_grad():
+        exported = export_actor(model.policy)(x).numpy()
+    assert np.max(np.abs(mean - exported)) < 1e-6         # ... and stay the same function
+    with torch.no_grad():
+        assert not torch.allclose(export_actor(model.policy)(x), bc(x), atol=1e-6)
+
+
+def test_train_test_preset_writes_policy_and_metadata(data_root, tmp_path):
+    path = train(tmp_path, preset="test", dataset_root=data_root, seed=0, progress=False)
+    actor = load_actor(path)
+    meta = json.loads((tmp_path / "policy.json").read_text())
+    assert meta["schema_hash"] == load_schema().hash
+    assert meta["bc"]["loss_last"] < meta["bc"]["loss_first"]
+    assert meta["ppo"]["steps"] >= 4096
+    assert any((tmp_path / "tb").rglob("events.out.tfevents*"))
+    out = actor(torch.zeros(1, load_schema().n_features))
+    assert out.shape == (1, load_schema().n_actions)
+
+
+def test_unknown_preset_is_a_clear_error(data_root, tmp_path):
+    from motocoach.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="demo"):
+        train(tmp_path, preset="huge", dataset_root=data_root)

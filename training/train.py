@@ -1,0 +1,169 @@
+"""Behaviour cloning from the expert coach, then PPO starting from the BC actor.
+
+:func:`train` writes ``policy.pt`` (:func:`save_actor`) and ``policy.json`` into the run
+folder, plus TensorBoard logs under ``tb/``. The exported actor computes the PPO policy's
+deterministic action exactly (see :mod:`motocoach.training.ppo_policy`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from motocoach.errors import ConfigError
+from motocoach.schema import load_schema
+from motocoach.training.datasets import DATASET_IDS, TRAIN_TRACKS, load_transitions
+
+
+@dataclass(frozen=True)
+class TrainPreset:
+    """Sizes of one training configuration."""
+
+    bc_epochs: int
+    bc_batch: int
+    bc_lr: float
+    ppo_steps: int              # total PPO environment steps (value warm-up included)
+    value_warmup_frac: float    # first part of PPO trains only the critic (actor frozen)
+    envs_per_track: int
+    n_steps: int
+    batch_size: int
+    n_epochs: int
+    learning_rate: float
+    log_std_init: float
+    tracks: tuple[str, ...]
+
+
+PRESETS: dict[str, TrainPreset] = {
+    "test": TrainPreset(bc_epochs=4, bc_batch=256, bc_lr=3e-3, ppo_steps=4096, value_warmup_frac=0.5,
+                        envs_per_track=16, n_steps=64, batch_size=512, n_epochs=2,
+                        learning_rate=1e-4, log_std_init=-2.0, tracks=("kestrel",)),
+    "demo": TrainPreset(bc_epochs=30, bc_batch=512, bc_lr=2e-3, ppo_steps=300_000, value_warmup_frac=0.2,
+                        envs_per_track=32, n_steps=128, batch_size=2048, n_epochs=4,
+                        learning_rate=5e-5, log_std_init=-2.0, tracks=TRAIN_TRACKS),
+    "default": TrainPreset(bc_epochs=60, bc_batch=512, bc_lr=2e-3, ppo_steps=1_500_000,
+                           value_warmup_frac=0.1, envs_per_track=32, n_steps=256, batch_size=4096,
+                           n_epochs=5, learning_rate=5e-5, log_std_init=-2.0, tracks=TRAIN_TRACKS),
+}
+TRAIN_RIDER = "amateur"
+
+
+def get_preset(name: str) -> TrainPreset:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown training preset {name!r}; use one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def behaviour_clone(obs: np.ndarray, actions: np.ndarray, *, epochs: int, batch: int, lr: float,
+                    seed: int = 0, log=None):
+    """Fit a CoachActor to (physical obs, expert actions in [0, 1]); returns (actor, losses).
+
+    Loss: binary cross-entropy of the sigmoid outputs against the soft labels, averaged
+    over an epoch; one Adam step per mini-batch.
+    """
+    import torch
+
+    from motocoach.training.policy_net import CoachActor
+
+    torch.manual_seed(seed)
+    x = torch.as_tensor(load_schema().normalize(obs))
+    y = torch.as_tensor(np.clip(actions, 0.0, 1.0), dtype=torch.float32)
+    actor = CoachActor()
+    opt = torch.optim.Adam(actor.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    losses: list[float] = []
+    for epoch in range(epochs):
+        perm = torch.randperm(len(x), generator=gen)
+        total = 0.0
+        for i in range(0, len(x), batch):
+            idx = perm[i:i + batch]
+            loss = torch.nn.functional.binary_cross_entropy(actor(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        losses.append(total / len(x))
+        if log:
+            log(epoch, losses[-1])
+    return actor.eval(), losses
+
+
+def _freeze(params, frozen: bool) -> None:
+    for p in params:
+        p.requires_grad_(not frozen)
+
+
+def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int = 0,
+          progress: bool = True) -> Path:
+    """BC on the expert labels, then PPO from the BC actor; returns the ``policy.pt`` path."""
+    import torch
+    from rich.progress import Progress
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from torch.utils.tensorboard import SummaryWriter
+
+    from motocoach.training.policy_net import save_actor
+    from motocoach.training.ppo_policy import CoachPolicy, RideVecEnv, export_actor, load_actor_into
+
+    p = get_preset(preset)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    t0 = time.time()
+    obs, acts = load_transitions(Path(dataset_root), list(DATASET_IDS))
+    tb = SummaryWriter(str(run_dir / "tb" / "bc"))
+
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("BC", total=p.bc_epochs)
+
+        def log(epoch: int, loss: float) -> None:
+            tb.add_scalar("bc/loss", loss, epoch)
+            bar.advance(task)
+
+        actor, bc_losses = behaviour_clone(obs, acts, epochs=p.bc_epochs, batch=p.bc_batch,
+                                           lr=p.bc_lr, seed=seed, log=log)
+        tb.close()
+        save_actor(actor, run_dir / "bc_policy.pt", extra={"stage": "bc"})
+        t_bc = time.time() - t0
+
+        venv = RideVecEnv(p.tracks, TRAIN_RIDER, p.envs_per_track, seed=seed)
+        model = PPO(CoachPolicy, venv, n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
+                    learning_rate=p.learning_rate, gamma=0.99, gae_lambda=0.95, clip_range=0.1,
+                    ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5,
+                    policy_kwargs={"log_std_init": p.log_std_init},
+                    tensorboard_log=str(run_dir / "tb"), seed=seed, device="cpu", verbose=0)
+        load_actor_into(model.policy, actor)
+        ptask = bar.add_task("PPO", total=p.ppo_steps)
+
+        class Bar(BaseCallback):
+            def _on_step(self) -> bool:
+                bar.update(ptask, completed=self.num_timesteps)
+                return True
+
+        warm = int(p.ppo_steps * p.value_warmup_frac)
+        t1 = time.time()
+        _freeze(model.policy.actor_parameters(), True)      # critic catches up with BC first
+        model.learn(warm, callback=Bar(), tb_log_name="ppo", reset_num_timesteps=True)
+        _freeze(model.policy.actor_parameters(), False)
+        model.learn(p.ppo_steps - warm, callback=Bar(), tb_log_name="ppo", reset_num_timesteps=False)
+        t_ppo = time.time() - t1
+
+    final = export_actor(model.policy)
+    meta = {
+        "preset": preset, "preset_config": asdict(p), "seed": seed,
+        "schema_hash": load_schema().hash, "datasets": list(DATASET_IDS),
+        "dataset_root": str(dataset_root), "bc": {"loss_first": bc_losses[0], "loss_last": bc_losses[-1],
+                                                  "losses": bc_losses, "samples": int(len(obs)),
+                                                  "seconds": round(t_bc, 2)},
+        "ppo": {"steps": int(model.num_timesteps), "value_warmup_steps": warm, "seconds": round(t_ppo, 2),
+                "steps_per_s": round(model.num_timesteps / max(t_ppo, 1e-9), 1),
+                "rider": TRAIN_RIDER, "tracks": list(p.tracks),
+                "log_std": [float(v) for v in model.policy.log_std.detach()]},
+        "total_seconds": round(time.time() - t0, 2),
+    }
+    path = save_actor(final, run_dir / "policy.pt", extra={"stage": "bc+ppo", "preset": preset})
+    (run_dir / "policy.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return path
