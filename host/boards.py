@@ -232,7 +232,9 @@ def register(app) -> None:
     boards_app = typer.Typer(help="Board definitions (boards/*.toml) and the files made from them.",
                              no_args_is_help=True)
     app.add_typer(boards_app, name="boards")
-    console = Console()
+
+    def console() -> Console:
+        return Console()  # created per call so it sees the terminal width of that call
 
     @boards_app.command("list")
     def list_boards() -> None:
@@ -242,11 +244,11 @@ def register(app) -> None:
         """
         t = Table()
         for col in ("id", "mcu", "MHz", "driver", "motor pins", "carrier Hz", "cap"):
-            t.add_column(col)
+            t.add_column(col, no_wrap=True)
         for b in load_boards().values():
             t.add_row(b.id + (" (default)" if b.default else ""), b.mcu, str(b.cpu_mhz), b.driver,
                       f"{b.left_pin}/{b.right_pin}", str(b.pwm_carrier_hz), f"{b.duty_cap_permille}/1000")
-        console.print(t)
+        console().print(t)
 
     @boards_app.command("generate")
     def generate(check: bool = typer.Option(False, "--check", help="Only report stale files; exit 1 if any.")) -> None:
@@ -257,9 +259,9 @@ def register(app) -> None:
         if check:
             stale = stale_files()
             if stale:
-                console.print(f"[red]stale:[/] {', '.join(stale)} (run `motocoach boards generate`)")
+                console().print(f"[red]stale:[/] {', '.join(stale)} (run `motocoach boards generate`)")
                 raise typer.Exit(1)
-            console.print("board files up to date")
+            console().print("board files up to date")
             return
         changed = write_generated()
-        console.print(f"wrote {len(changed)} changed file(s)" + "".join(f"\n  {p}" for p in changed))
+        console().print(f"wrote {len(changed)} changed file(s)" + "".join(f"\n  {p}" for p in changed))

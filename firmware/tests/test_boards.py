@@ -101,5 +101,5 @@ def test_boards_verbs():
     boards.register(app)
     r = CliRunner().invoke(app, ["boards", "generate", "--check"])
     assert r.exit_code == 0 and "up to date" in r.output
-    r = CliRunner().invoke(app, ["boards", "list"])
+    r = CliRunner().invoke(app, ["boards", "list"], env={"COLUMNS": "200"})
     assert r.exit_code == 0 and "esp32-s3" in r.output and "lra_drv2605" in r.output
