@@ -8,7 +8,7 @@ Options (grouped under "motocoach-hil"; names as in pytest-embedded where they e
     --hil-frames N             frames streamed by the latency test (default 400)
     --hil-report DIR           where report.json and latency_hist.png go
     --hil-manifest PATH        manifest of the model the unit runs (default: the factory model)
-    --hil-sil-binary PATH      a SIL build to run instead of firmware/build/sil/coach_sil
+    --hil-firmware PATH        a SIL binary / QEMU ELF to run instead of the default build
                                (e.g. a demo run's: runs/demo/build/sil/coach_sil)
 
 Every option is its own fixture, and the fixture bodies only call plain factory functions
@@ -42,8 +42,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--hil-report", default=None, help="directory for report.json and latency_hist.png")
     g.addoption("--hil-manifest", default=str(FACTORY_MANIFEST),
                 help="manifest.json of the model the unit runs (default: the factory model)")
-    g.addoption("--hil-sil-binary", default=None,
-                help="SIL build to run instead of firmware/build/sil/coach_sil (pair it with --hil-manifest)")
+    g.addoption("--hil-firmware", default=None,
+                help="SIL binary or QEMU ELF to run instead of the default build (pair it with --hil-manifest)")
 
 
 # ---- one fixture per option ---------------------------------------------------------------
@@ -81,8 +81,8 @@ def hil_report_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 
 
 @pytest.fixture(scope="session")
-def hil_sil_binary(request: pytest.FixtureRequest) -> Path | None:
-    opt = request.config.getoption("--hil-sil-binary")
+def hil_firmware(request: pytest.FixtureRequest) -> Path | None:
+    opt = request.config.getoption("--hil-firmware")
     return Path(opt) if opt else None
 
 
@@ -94,9 +94,9 @@ def hil_manifest_path(request: pytest.FixtureRequest) -> Path:
 # ---- the unit and the references ----------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def dut(hil_target: str, hil_port: str | None, hil_baud: int, hil_report_dir: Path, hil_sil_binary: Path | None):
+def dut(hil_target: str, hil_port: str | None, hil_baud: int, hil_report_dir: Path, hil_firmware: Path | None):
     unit = dutlib.start_dut(hil_target, port=hil_port, baud=hil_baud, workdir=hil_report_dir / "unit",
-                            sil_binary=hil_sil_binary)
+                            firmware=hil_firmware)
     yield unit
     unit.close()
 

@@ -21,7 +21,6 @@ from motocoach.protocol import codec, golden, spec
 from motocoach.protocol.spec import Fault, HapticFlag, MsgType, Status
 
 GOLDEN = json.loads(golden.golden_path().read_text())
-QUIET_S = 0.08  # wait for an answer that must not come (well under the 150 ms failsafe)
 
 
 @pytest.fixture
@@ -38,11 +37,10 @@ def test_golden_bad_frames_get_exactly_the_specified_reaction(link, sample, hil_
         wire = bytes.fromhex(e["encoded"]) + b"\x00"
         dev = e["device"]
         if dev["action"] == "drop":
+            # the unit handles bytes in order, so an answer to the dropped frame would reach the
+            # reader (as an unmatched reply) before the HAPTIC answer to the valid frame after it
             ignored0 = sum(link.ignored.values())
             link.send_raw(wire)
-            time.sleep(QUIET_S)
-            if sum(link.ignored.values()) != ignored0:
-                wrong.append(f"{e['name']}: answered a frame it must drop")
             want_crc += e["error"] == "bad_crc"
             want_frame += e["error"] != "bad_crc"
         else:
@@ -57,6 +55,8 @@ def test_golden_bad_frames_get_exactly_the_specified_reaction(link, sample, hil_
                     wrong.append(f"{e['name']}: want ACK {want}, got {_describe(reply)}")
                 want_frame += dev["request_type"] != MsgType.HELLO
         h = link.telemetry(sample)  # the unit is still up and answers the next valid frame
+        if dev["action"] == "drop" and sum(link.ignored.values()) != ignored0:
+            wrong.append(f"{e['name']}: answered a frame it must drop")
         if h["flags"] & HapticFlag.FAILSAFE:
             wrong.append(f"{e['name']}: failsafe tripped while we kept talking")
     after = link.status()

@@ -199,7 +199,7 @@ def run_demo(name: str = "demo", *, root: Path | None = None, preset: str = "dem
         engine = HostEngine.from_manifest(model_dir / "manifest.json")
         lap_dir = run.path / "lap"
         lap_dir.mkdir(exist_ok=True)
-        target = dutlib.start_sil_binary(binary, lap_dir / "motor_log.csv")
+        target = dutlib.start_firmware("sil", binary, motor_log=lap_dir / "motor_log.csv")
         try:
             with SerialLink(target.port) as link:
                 ident = link.hello()

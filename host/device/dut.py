@@ -26,7 +26,7 @@ from motocoach.device.link import DeviceNackError, DeviceTimeout, SerialLink
 from motocoach.errors import ConfigError
 
 TARGETS = ("sil", "qemu", "serial")
-_SIL_SWAP = threading.Lock()
+_FW_SWAP = threading.Lock()
 DEFAULT_BAUD = 921600
 
 
@@ -67,33 +67,34 @@ def resolve_target(target: str | None, port: str | None) -> str:
     return kind
 
 
-def start_sil_binary(binary: Path, motor_log: Path | None = None, slots: Path | None = None) -> Any:
-    """Start a SIL build other than the default one (e.g. a demo run's) via the targets' factory."""
-    import inspect
+def start_firmware(kind: str, firmware: Path, **kwargs: Any) -> Any:
+    """Start a SIL binary or QEMU ELF other than the default build (e.g. a demo run's).
 
+    ``kwargs`` go to ``targets.start_sil`` / ``targets.start_qemu``.
+    """
     from motocoach import targets
 
-    if not Path(binary).exists():
-        raise ConfigError(f"SIL binary {binary} does not exist; build it first (make sil, or motocoach demo)")
-    params = inspect.signature(targets.start_sil).parameters
-    for name in ("binary", "exe", "executable"):
-        if name in params:
-            return targets.start_sil(motor_log=motor_log, slots=slots, **{name: Path(binary)})
-    # start_sil() runs targets.SIL_BIN: point it at this build for the duration of the call
-    with _SIL_SWAP:
-        saved = targets.SIL_BIN
-        targets.SIL_BIN = Path(binary)
+    if not Path(firmware).exists():
+        raise ConfigError(f"firmware {firmware} does not exist; build it first (make sil / make qemu, "
+                          "or motocoach demo)")
+    attr, start = {"sil": ("SIL_BIN", targets.start_sil), "qemu": ("QEMU_ELF", targets.start_qemu)}[kind]
+    # the factories run targets.SIL_BIN / QEMU_ELF: point them at this build for the call
+    with _FW_SWAP:
+        saved = getattr(targets, attr)
+        setattr(targets, attr, Path(firmware))
         try:
-            return targets.start_sil(motor_log=motor_log, slots=slots)
+            return start(**kwargs)
         finally:
-            targets.SIL_BIN = saved
+            setattr(targets, attr, saved)
 
 
 def start_dut(kind: str, *, port: str | None = None, baud: int = DEFAULT_BAUD, workdir: Path | None = None,
-              timeout: float = 0.5, sil_binary: Path | None = None) -> Dut:
+              timeout: float = 0.5, firmware: Path | None = None) -> Dut:
     """Start (sil/qemu) or open (serial) a unit and connect a link to it.
 
-    ``sil_binary``: run this SIL build instead of ``firmware/build/sil/coach_sil``.
+    ``firmware``: run this SIL binary / QEMU ELF instead of the default build in firmware/build/.
+    The motor log is kept for SIL only: its clock is the host's CLOCK_MONOTONIC, so tests can
+    line it up with host timestamps (QEMU's log uses guest time).
     """
     from motocoach import targets  # the firmware targets' factories
 
@@ -107,14 +108,17 @@ def start_dut(kind: str, *, port: str | None = None, baud: int = DEFAULT_BAUD, w
             motor_log.parent.mkdir(parents=True, exist_ok=True)
             motor_log.unlink(missing_ok=True)
         slots = (workdir / "slots.bin") if workdir else None
-        if sil_binary is not None:
-            running = start_sil_binary(sil_binary, motor_log, slots)
+        if firmware is not None:
+            running = start_firmware("sil", firmware, motor_log=motor_log, slots=slots)
         else:
             targets.build_sil()
             running = targets.start_sil(motor_log=motor_log, slots=slots)
     elif kind == "qemu":
-        targets.build_qemu()
-        running = targets.start_qemu()
+        if firmware is not None:
+            running = start_firmware("qemu", firmware)
+        else:
+            targets.build_qemu()
+            running = targets.start_qemu()
     else:
         raise ConfigError(f"unknown target {kind!r}")
     try:
@@ -122,7 +126,7 @@ def start_dut(kind: str, *, port: str | None = None, baud: int = DEFAULT_BAUD, w
     except Exception:
         running.stop()
         raise
-    return Dut(kind, running.port, link, running, getattr(running, "motor_log", None))
+    return Dut(kind, running.port, link, running, running.motor_log if kind == "sil" else None)
 
 
 # ---- streaming ----------------------------------------------------------------------------
