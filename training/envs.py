@@ -184,3 +184,20 @@ class MotoCoachVectorEnv(VectorEnv):
             self.steps[done] = 0
             obs = self.sim.observe()
         return obs, r.reward.astype(np.float32), terminated, truncated, infos
+
+
+def markdown_tables() -> str:
+    """The observation, action and rider-profile tables of docs/training.md (generated)."""
+    from motocoach.training.riders import RIDER_FIELDS
+
+    s = load_schema()
+    out = ["| # | observation | unit | min | max | meaning |", "|---|---|---|---|---|---|"]
+    out += [f"| {i} | `{q.name}` | {q.unit} | {q.min:g} | {q.max:g} | {q.description} |"
+            for i, q in enumerate(s.features)]
+    out += ["", "| # | action (network output in [0, 1]) | physical unit | min | max | meaning |",
+            "|---|---|---|---|---|---|"]
+    out += [f"| {i} | `{q.name}` | {q.unit} | {q.min:g} | {q.max:g} | {q.description} |"
+            for i, q in enumerate(s.actions)]
+    out += ["", "| rider profile field | allowed range | meaning |", "|---|---|---|"]
+    out += [f"| `{k}` | {lo:g} .. {hi:g} | {meaning} |" for k, (lo, hi, meaning) in RIDER_FIELDS.items()]
+    return "\n".join(out)

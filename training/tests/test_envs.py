@@ -48,3 +48,12 @@ def test_vector_env_autoresets():
         obs, rew, term, trunc, info = venv.step(np.zeros((8, 3)))
     assert trunc.all() and info["_final_obs"].all()
     assert venv.steps.max() == 0 and obs.shape == (8, 8)
+
+
+def test_docs_tables_are_generated_from_the_schema():
+    from pathlib import Path
+
+    from motocoach.training.envs import markdown_tables
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "training.md"
+    assert markdown_tables() in doc.read_text(), "regenerate the tables in docs/training.md"
