@@ -99,6 +99,10 @@ def write_html(run_dir: Path, s: dict[str, Any]) -> Path:
          "host (SB3)"),
         ("uncoached lap time", fmt(lap["uncoached"]["lap_time_s"], " s"), "host simulator"),
         ("coached lap time", fmt(lap["coached"]["lap_time_s"], " s"), "host simulator, cues from the sil unit"),
+        *[(f"{k} lap over seeds {lap['host_seeds']['seeds']} (mean ± sd, finished)",
+           f"{fmt(lap['host_seeds'][k]['mean_s'])} ± {fmt(lap['host_seeds'][k]['std_s'])} s, "
+           f"{lap['host_seeds'][k]['finished']}", "host simulator + host int8 engine (bit-exact with the unit)")
+          for k in ("uncoached", "coached") if "host_seeds" in lap],
         ("coached lap violations / cue steps",
          f"{lap['coached']['violations']} / {lap['coached']['cue_steps']}", "host simulator"),
         ("int8 vs float, max |error| of an action (0..1)", fmt(s["int8"]["max_abs_err01"]), "host (TFLM vs torch)"),
