@@ -9,7 +9,8 @@ Layout (docs/model-format.md is the normative description; offsets in bytes):
 * n_layers x 16 B layer descriptors: u16 n_in, u16 n_out, i32 out zp, i32 act min, i32 act max;
 * f32 feature_min[n_in], feature_max[n_in], norm_offset[n_in], norm_scale[n_in];
 * per layer: i32 bias[n_out] (input zero point folded), i32 multiplier[n_out],
-  i32 shift[n_out], i8 weights[n_out * n_in] padded to 4 bytes;
+  i32 shift[n_out], i8 weights[n_out * n_in] in engine order (:func:`to_engine_order`)
+  padded to 4 bytes;
 * i8 lut[256] when head != NONE;
 * i8 golden_in[n_golden * n_inputs] padded to 4, i8 golden_out[n_golden * n_outputs] padded to 4.
 
@@ -41,6 +42,33 @@ def _pad4(b: bytes) -> bytes:
     return b + b"\0" * (-len(b) % 4)
 
 
+def to_engine_order(w: np.ndarray) -> np.ndarray:
+    """[n_out][n_in] weights -> the engine's flat order: each block of 4 output rows is stored
+    column by column (w[4k][i], w[4k+1][i], w[4k+2][i], w[4k+3][i], then i+1), and the last
+    n_out % 4 rows follow row-major. One input load then feeds four accumulators.
+
+    >>> to_engine_order(np.arange(10, dtype=np.int8).reshape(5, 2)).tolist()
+    [0, 2, 4, 6, 1, 3, 5, 7, 8, 9]
+    """
+    w = np.asarray(w, np.int8)
+    n_blk = (w.shape[0] // 4) * 4
+    blocks = w[:n_blk].reshape(-1, 4, w.shape[1]).transpose(0, 2, 1).reshape(-1)
+    return np.concatenate([blocks, w[n_blk:].reshape(-1)]).astype(np.int8)
+
+
+def from_engine_order(flat: np.ndarray, n_out: int, n_in: int) -> np.ndarray:
+    """Inverse of :func:`to_engine_order`.
+
+    >>> w = np.arange(35, dtype=np.int8).reshape(7, 5)
+    >>> bool(np.array_equal(from_engine_order(to_engine_order(w), 7, 5), w))
+    True
+    """
+    flat = np.asarray(flat, np.int8).reshape(-1)
+    n_blk = (n_out // 4) * 4
+    blocks = flat[:n_blk * n_in].reshape(-1, n_in, 4).transpose(0, 2, 1).reshape(n_blk, n_in)
+    return np.concatenate([blocks, flat[n_blk * n_in:].reshape(n_out - n_blk, n_in)]).astype(np.int8)
+
+
 def write_blob(p: dict[str, Any]) -> bytes:
     """Serialize engine parameters (as produced by ``codegen.engine_params``) to CMB1 bytes."""
     n_in, n_out = int(p["n_inputs"]), int(p["n_outputs"])
@@ -55,7 +83,7 @@ def write_blob(p: dict[str, Any]) -> bytes:
         body += np.asarray(p[key], "<f4").tobytes()
     for l in p["layers"]:
         body += np.asarray(l["bias"], "<i4").tobytes() + np.asarray(l["multiplier"], "<i4").tobytes()
-        body += np.asarray(l["shift"], "<i4").tobytes() + _pad4(np.asarray(l["weights"], np.int8).tobytes())
+        body += np.asarray(l["shift"], "<i4").tobytes() + _pad4(to_engine_order(l["weights"]).tobytes())
     if p["head"] != "NONE":
         body += np.asarray(p["lut"], np.int8).tobytes()
     body += _pad4(gin.tobytes()) + _pad4(gout.tobytes())
@@ -109,7 +137,7 @@ def read_blob(data: bytes) -> dict[str, Any]:
             raise CodegenError("CMB1 blob layer widths do not chain")
         layer = {"n_in": li, "n_out": lo, "out_zp": zp, "act_min": amin, "act_max": amax,
                  "bias": r.take("<i4", lo), "multiplier": r.take("<i4", lo), "shift": r.take("<i4", lo)}
-        layer["weights"] = r.take("i1", lo * li, pad=True).reshape(lo, li)
+        layer["weights"] = from_engine_order(r.take("i1", lo * li, pad=True), lo, li)
         p["layers"].append(layer)
         width = lo
     if width != n_out:

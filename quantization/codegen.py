@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from motocoach.errors import CodegenError
-from motocoach.quantization.blob import write_blob
+from motocoach.quantization.blob import to_engine_order, write_blob
 from motocoach.quantization.tflite_model import TfliteModel, parse_tflite
 from motocoach.quantization.tflm import TflmRunner, head_lut, tflm_arena_bytes
 from motocoach.schema import load_schema
@@ -92,8 +92,9 @@ def render_data_c(p: dict[str, Any], sha_cmb: str, sha_tfl: str) -> str:
         out.append(_c_array("float", f"k_{key}", p[key], 4, _c_float))
     for k, l in enumerate(p["layers"]):
         out.append(f"/* Layer {k}: FULLY_CONNECTED {l['n_in']} -> {l['n_out']}, clamp "
-                   f"[{l['act_min']}, {l['act_max']}], output zero point {l['out_zp']}. */")
-        out.append(_c_array("int8_t", f"k_w{k}", l["weights"], 16))
+                   f"[{l['act_min']}, {l['act_max']}], output zero point {l['out_zp']}; weights in "
+                   "engine order (blocks of 4 rows interleaved). */")
+        out.append(_c_array("int8_t", f"k_w{k}", to_engine_order(l["weights"]), 16))
         out.append(_c_array("int32_t", f"k_b{k}", l["bias"], 8))
         out.append(_c_array("int32_t", f"k_m{k}", l["multiplier"], 8))
         out.append(_c_array("int32_t", f"k_s{k}", l["shift"], 16))

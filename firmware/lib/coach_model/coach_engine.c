@@ -51,26 +51,53 @@ static int32_t requantize(int32_t acc, int32_t multiplier, int32_t shift) {
   return rounding_divide_by_pot(srdhm(shifted, multiplier), right);
 }
 
+static inline int8_t finish(const coach_layer_t *l, int o, int32_t acc) {
+  acc = requantize(acc, l->multiplier[o], l->shift[o]) + l->out_zp;
+  if (acc < l->act_min) acc = l->act_min;
+  if (acc > l->act_max) acc = l->act_max;
+  return (int8_t)acc;
+}
+
+/* The input zero point is folded into the bias at codegen time, so the inner loops are bare
+   dot products. Weights are stored in blocks of four output rows interleaved column by
+   column (docs/model-format.md): one input load and one weight pointer feed four
+   accumulators, which is what brings the 8-64-64-3 MLP under 30k rv32 instructions. */
 static void fully_connected(const coach_layer_t *l, const int8_t *in, int8_t *out) {
-  const int8_t *w = l->weights;
   const int n_in = l->n_in;
-  for (int o = 0; o < l->n_out; ++o) {
-    /* The input zero point is folded into the bias, so the inner loop is a bare
-       dot product; unrolled by 4 because rv32 has no SIMD. */
-    int32_t acc = l->bias[o];
-    int i = 0;
-    for (; i + 4 <= n_in; i += 4) {
-      acc += (int32_t)w[0] * in[i] + (int32_t)w[1] * in[i + 1] + (int32_t)w[2] * in[i + 2] +
-             (int32_t)w[3] * in[i + 3];
+  const int n_out = l->n_out;
+  const int8_t *w = l->weights;
+  const int8_t *const end = in + n_in;
+  int o = 0;
+  for (; o + 4 <= n_out; o += 4) {
+    int32_t a0 = l->bias[o], a1 = l->bias[o + 1], a2 = l->bias[o + 2], a3 = l->bias[o + 3];
+    const int8_t *x = in;
+    for (; x + 2 <= end; x += 2, w += 8) { /* two columns per trip halves the loop overhead */
+      const int32_t v0 = x[0], v1 = x[1];
+      a0 += v0 * w[0] + v1 * w[4];
+      a1 += v0 * w[1] + v1 * w[5];
+      a2 += v0 * w[2] + v1 * w[6];
+      a3 += v0 * w[3] + v1 * w[7];
+    }
+    if (x != end) {
+      const int32_t v = *x;
+      a0 += v * w[0];
+      a1 += v * w[1];
+      a2 += v * w[2];
+      a3 += v * w[3];
       w += 4;
     }
-    for (; i < n_in; ++i) {
-      acc += (int32_t)(*w++) * in[i];
+    out[o] = finish(l, o, a0);
+    out[o + 1] = finish(l, o + 1, a1);
+    out[o + 2] = finish(l, o + 2, a2);
+    out[o + 3] = finish(l, o + 3, a3);
+  }
+  for (; o < n_out; ++o) { /* the last n_out % 4 rows are plain row-major */
+    int32_t acc = l->bias[o];
+    const int8_t *x = in;
+    while (x != end) {
+      acc += (int32_t)(*x++) * *w++;
     }
-    acc = requantize(acc, l->multiplier[o], l->shift[o]) + l->out_zp;
-    if (acc < l->act_min) acc = l->act_min;
-    if (acc > l->act_max) acc = l->act_max;
-    out[o] = (int8_t)acc;
+    out[o] = finish(l, o, acc);
   }
 }
 

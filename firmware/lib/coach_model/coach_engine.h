@@ -59,7 +59,9 @@ typedef struct coach_layer {
   int32_t out_zp;            /* output zero point */
   int32_t act_min;           /* fused activation clamp, already in the output's int8 domain */
   int32_t act_max;
-  const int8_t *weights;     /* [n_out][n_in], row-major, weight zero point 0 */
+  const int8_t *weights;     /* n_out * n_in, zero point 0, blocked order: rows 4k..4k+3
+                                interleaved per input column, the last n_out % 4 rows
+                                row-major (docs/model-format.md) */
   const int32_t *bias;       /* [n_out]: TFLite bias - input_zp * sum(row) (folded at codegen) */
   const int32_t *multiplier; /* [n_out]: Q31 per-channel multipliers (QuantizeMultiplier) */
   const int32_t *shift;      /* [n_out]: TFLite convention, > 0 shifts left, < 0 right */
