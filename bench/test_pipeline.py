@@ -22,7 +22,7 @@ def test_demo_pipeline_wall_time(bench_result):
     s = run_demo("bench-demo", preset=PRESET)
     metrics = {"demo_wall_s": s["demo_wall_s"]}
     for stage, sec in s["stages_s"].items():
-        metrics["stage_" + re.sub(r"[^a-z0-9]+", "_", stage.lower()).strip("_") + "_s"] = sec
+        metrics["stage" + re.sub(r"[^a-z0-9]+", "_", stage.lower()).strip("_") + "_s"] = sec
     lap = s["lap"]
     metrics["coached_lap_s"] = lap["coached"]["lap_time_s"] or 0.0
     metrics["uncoached_lap_s"] = lap["uncoached"]["lap_time_s"] or 0.0

@@ -62,8 +62,9 @@ class Stages:
         except BaseException:
             self.console.print(f"[bold red]   {name} failed after {time.perf_counter() - t0:.1f} s[/]")
             raise
-        self.seconds[name] = round(time.perf_counter() - t0, 2)
-        self.console.print(f"   [green]done[/] in {self.seconds[name]:.1f} s")
+        # numbered keys keep the stage order in JSON files written with sorted keys
+        self.seconds[f"{n} {name}"] = round(time.perf_counter() - t0, 2)
+        self.console.print(f"   [green]done[/] in {self.seconds[f'{n} {name}']:.1f} s")
 
 
 @dataclass
@@ -190,31 +191,31 @@ def run_demo(name: str = "demo", *, root: Path | None = None, preset: str = "dem
     t_all = time.perf_counter()
     summary: dict[str, Any] = {"run": str(run.path), "preset": preset, "seed": seed}
 
-    with st.stage("generate data (Minari)"):
+    with st.stage("data (Minari)"):
         from motocoach.training import datasets
 
         ids = datasets.generate(run.path / "data", preset=preset, seed=seed, progress=True)
         summary["datasets"] = ids
-    with st.stage("train: BC -> PPO"):
+    with st.stage("train BC -> PPO"):
         from motocoach.training import train
 
         policy = train.train(run.path, preset=preset, dataset_root=run.path / "data", seed=seed, progress=True)
         summary["training"] = json.loads((run.path / "policy.json").read_text())
-    with st.stage("quantize to int8 + checks"):
+    with st.stage("int8 + checks"):
         from motocoach.quantization.pipeline import provenance, quantize
 
         q = quantize(policy, run.path, dataset_root=run.path / "data", seed=seed)
         summary["int8"] = {"max_abs_err01": q.report["checks"]["int8_max_abs_err01"],
                            "float_vs_int8": q.report["checks"]["float_vs_int8"],
                            "decision_agreement": q.report["checks"]["decision_agreement"]}
-    with st.stage("codegen (C model into the run folder)"):
+    with st.stage("codegen"):
         model_dir = prepare_model_dir(q.tflite, run.path / "coach_model", f"demo-{name}"[:15],
                                       provenance(q.report))
         manifest = json.loads((model_dir / "manifest.json").read_text())
         summary["model_sha256"] = manifest["model_sha256"]
-    with st.stage("build SIL firmware with the new model"):
+    with st.stage("build SIL"):
         binary = build_sil_with_model(model_dir, run.path / "build")
-    with st.stage("coached lap, closed loop through SIL"):
+    with st.stage("coached lap on SIL"):
         from motocoach.quantization.host_engine import HostEngine
 
         engine = HostEngine.from_manifest(model_dir / "manifest.json")
@@ -258,14 +259,14 @@ def print_summary(con: Console, s: dict[str, Any]) -> None:
     """The one-screen summary; every number says where it was measured."""
     t = Table(title=f"moto-edge-coach demo: {s['run']}", show_lines=False)
     for col in ("what", "value", "measured on"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col == "value", min_width=26 if col == "what" else None)
     for stage, sec in s["stages_s"].items():
         t.add_row(f"stage: {stage}", f"{sec:.1f} s", "host")
     t.add_row("total wall time", f"{s['demo_wall_s']:.1f} s", "host")
     lap = s["lap"]
     for kind in ("uncoached", "coached"):
         lt = lap[kind]["lap_time_s"]
-        t.add_row(f"{kind} lap time ({lap['track']}, {lap['rider']})",
+        t.add_row(f"{kind} lap ({lap['track']}, {lap['rider']}, seed {s['seed']})",
                   "did not finish" if lt is None else f"{lt:.2f} s (sim)", "host sim" +
                   (" + sil unit" if kind == "coached" else ""))
     hs = lap.get("host_seeds")
@@ -281,8 +282,8 @@ def print_summary(con: Console, s: dict[str, Any]) -> None:
     t.add_row("lap latency p50 / p99 / max", f"{la['p50_ms']:.2f} / {la['p99_ms']:.2f} / {la['max_ms']:.2f} ms",
               "host -> sil -> host")
     t.add_row("lost replies", str(la["timeouts"]), "sil")
-    t.add_row("report", f"{s['run']}/report.html", "")
     con.print(t)
+    con.print(f"report: {s['run']}/report.html")
 
 
 def register(app: typer.Typer) -> None:

@@ -21,7 +21,7 @@ def test_stages_are_timed_and_printed_and_failures_named():
     with pytest.raises(RuntimeError):
         with st.stage("second"):
             raise RuntimeError("boom")
-    assert list(st.seconds) == ["first"] and st.seconds["first"] >= 0
+    assert list(st.seconds) == ["1 first"] and st.seconds["1 first"] >= 0
     text = out.getvalue()
     assert "1. first" in text and "second failed" in text
 
