@@ -36,7 +36,8 @@ def build_host_lib(out_dir: Path, model_dir: Path = ENGINE_DIR, cc: str = "gcc")
     out_dir.mkdir(parents=True, exist_ok=True)
     so = out_dir / "libcoach_engine_host.so"
     _run([cc, *CFLAGS, "-O2", "-shared", "-fPIC", f"-I{model_dir}", f"-I{ENGINE_DIR}", f"-I{CORE_INC}",
-          str(ENGINE_DIR / "coach_engine.c"), str(model_dir / "coach_model_data.c"), str(CSRC / "host_shim.c"),
+          str(ENGINE_DIR / "coach_engine.c"), str(CORE_INC / "sha256.c"), str(model_dir / "coach_model_data.c"),
+          str(CSRC / "host_shim.c"),
           "-o", str(so), "-lm"], "host build of the C engine")
     return so
 
@@ -95,3 +96,71 @@ class EngineLib:
         mid = ctypes.create_string_buffer(16)
         self.lib.shim_info(which, sha, mid)
         return sha.raw.hex(), mid.value.decode()
+
+
+# ---------------------------------------------------------------- rv32imc (QEMU virt)
+
+RV32_MEM = ["-Wl,--defsym=__flash=0x80000000", "-Wl,--defsym=__flash_size=0x100000",
+            "-Wl,--defsym=__ram=0x80100000", "-Wl,--defsym=__ram_size=0x100000"]
+QEMU_CMD = ["qemu-system-riscv32", "-machine", "virt", "-bios", "none", "-display", "none", "-monitor", "none",
+            "-semihosting-config", "enable=on,target=native", "-icount", "shift=0"]
+
+
+def build_rv32_counter(out_dir: Path, model_dir: Path = ENGINE_DIR, opt: str = "-Os") -> Path:
+    """Link the instruction-counting program (csrc/rv32_count.c) with the engine for QEMU virt."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    elf = out_dir / f"rv32_count{opt}.elf"
+    _run(["riscv64-unknown-elf-gcc", *RV32_FLAGS, "--oslib=semihost", "--crt0=semihost", *CFLAGS, opt,
+          "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", f"-I{model_dir}", f"-I{ENGINE_DIR}",
+          f"-I{CORE_INC}", *RV32_MEM, str(CSRC / "rv32_count.c"), str(ENGINE_DIR / "coach_engine.c"),
+          str(CORE_INC / "sha256.c"), str(model_dir / "coach_model_data.c"), "-o", str(elf), "-lm"],
+         "rv32imc build of the instruction counter")
+    return elf
+
+
+def count_rv32(elf: Path, timeout_s: float = 60.0) -> dict[str, int]:
+    """Run under QEMU with -icount shift=0 (instret = guest instructions); parse the counts."""
+    if shutil.which(QEMU_CMD[0]) is None:
+        raise ToolError("qemu-system-riscv32 not found; install qemu-system-misc (`make setup`)")
+    r = subprocess.run([*QEMU_CMD, "-kernel", str(elf)], capture_output=True, text=True, timeout=timeout_s)
+    if r.returncode != 0:
+        raise ToolError(f"rv32 counter exited {r.returncode} (1 = golden self-test failed):\n{r.stdout}{r.stderr}")
+    counts = {}
+    for line in (r.stdout + "\n" + r.stderr).splitlines():  # semihosting console may use either
+        key, _, val = line.partition(" ")
+        if key.endswith("_INSTRUCTIONS"):
+            counts[key.lower()] = int(val)
+    return counts
+
+
+def rv32_section_sizes(out_dir: Path, model_dir: Path = ENGINE_DIR) -> dict[str, int]:
+    """Section sizes of the engine and the model data compiled as the firmware does (-Os,
+    function/data sections), plus the deepest per-tick stack frame from -fstack-usage."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sizes = {"engine_text": 0, "model_rodata": 0, "static_ram": 0}
+    for src, key in ((ENGINE_DIR / "coach_engine.c", "engine_text"), (model_dir / "coach_model_data.c", "model_rodata")):
+        obj = out_dir / (src.stem + ".o")
+        _run(["riscv64-unknown-elf-gcc", *RV32_FLAGS, *CFLAGS, "-Os", "-ffunction-sections", "-fdata-sections",
+              "-fstack-usage", f"-I{model_dir}", f"-I{ENGINE_DIR}", f"-I{CORE_INC}", "-c", str(src), "-o", str(obj)],
+             "rv32imc compile for section sizes")
+        r = subprocess.run(["riscv64-unknown-elf-size", "-A", str(obj)], capture_output=True, text=True, check=True)
+        for line in r.stdout.splitlines():
+            parts = line.split()
+            if len(parts) < 2 or not parts[1].isdigit():
+                continue
+            name, size = parts[0], int(parts[1])
+            if name.startswith((".text", ".rodata", ".srodata")):
+                sizes[key] += size
+            elif name.startswith((".data", ".sdata")):
+                sizes[key] += size
+                sizes["static_ram"] += size
+            elif name.startswith((".bss", ".sbss")):
+                sizes["static_ram"] += size
+    stack = {}
+    for line in (out_dir / "coach_engine.su").read_text().splitlines():
+        loc, size, _kind = line.split("\t")
+        stack[loc.rsplit(":", 1)[-1]] = int(size)
+    sizes["stack_invoke"] = stack["coach_model_invoke"]
+    sizes["stack_quantize_input"] = stack["coach_model_quantize_input"]
+    sizes["stack_load"] = stack["coach_model_load"]
+    return sizes

@@ -13,49 +13,10 @@ import pytest
 from motocoach.errors import SchemaError
 from motocoach.quantization.host_engine import HostEngine, round_half_away
 from motocoach.quantization.tflm import TflmRunner
+from motocoach.quantization.vectors import boundary_telemetry, int8_vectors, tie_telemetry
 from motocoach.schema import load_schema
 
 COACH_OK, COACH_ERR_NONFINITE = 0, 4
-
-
-def int8_vectors(n_features: int, zp: int, seed: int = 7) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    parts = [
-        rng.integers(-128, 128, (85_000, n_features)),                        # uniform
-        rng.choice([-128, -127, 126, 127], (12_000, n_features)),             # saturating rails
-        np.repeat(np.arange(-128, 128)[:, None], n_features, axis=1),         # constant vectors
-        np.full((1, n_features), zp),                                         # the zero point
-        np.clip(zp + rng.integers(-2, 3, (4_000, n_features)), -128, 127),    # around the zero point
-    ]
-    sweep = np.full((n_features * 256, n_features), zp)                        # one feature at a time
-    for i in range(n_features):
-        sweep[i * 256:(i + 1) * 256, i] = np.arange(-128, 128)
-    parts.append(sweep)
-    return np.concatenate(parts).astype(np.int8)
-
-
-def boundary_telemetry(n: int = 20_000, seed: int = 3) -> np.ndarray:
-    """Physical float telemetry at and around every range limit, plus wide random values."""
-    s = load_schema()
-    lo, hi = s.feature_low, s.feature_high
-    rng = np.random.default_rng(seed)
-    span = hi - lo
-    wide = (lo - 0.5 * span + rng.random((n, s.n_features)) * 2 * span).astype(np.float32)
-    edges = np.stack([lo, hi, np.nextafter(lo, -np.inf), np.nextafter(hi, np.inf), np.nextafter(lo, np.inf),
-                      np.nextafter(hi, -np.inf), (lo + hi) / 2, lo - 1e30, hi + 1e30,
-                      np.full_like(lo, np.finfo(np.float32).max), np.full_like(lo, -np.finfo(np.float32).max),
-                      np.full_like(lo, 1e-45), np.full_like(lo, -0.0)]).astype(np.float32)
-    combos = edges[rng.integers(0, len(edges), (4_000, s.n_features)), np.arange(s.n_features)]
-    return np.concatenate([wide, edges, combos]).astype(np.float32)
-
-
-def tie_telemetry(eng: HostEngine) -> np.ndarray:
-    """Values whose normalized / input_scale lands on or next to a .5 tie (roundf vs half-even)."""
-    s = load_schema()
-    k = np.arange(-130, 130) + 0.5
-    n = (k * eng.input_scale).astype(np.float32)
-    x = (n * s.norm_scale[:, None] + s.norm_offset[:, None]).T.astype(np.float32)   # (260, n_features)
-    return np.concatenate([x, np.nextafter(x, np.inf), np.nextafter(x, -np.inf)]).astype(np.float32)
 
 
 def test_round_half_away_differs_from_numpy_round():
@@ -82,7 +43,7 @@ def test_c_engine_matches_tflm_on_100k_vectors(engine, tflite_bytes, telemetry, 
 
 def test_float_boundary_quantization_is_bit_exact(engine, tflite_bytes):
     eng = HostEngine.from_tflite_bytes(tflite_bytes)
-    tel = np.concatenate([boundary_telemetry(), tie_telemetry(eng)])
+    tel = np.concatenate([boundary_telemetry(), tie_telemetry(float(eng.input_scale))])
     c_q, clamped, status = engine.quantize(tel)
     assert np.all(status == COACH_OK)
     py_q = eng.quantize_input(tel)

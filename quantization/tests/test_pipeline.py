@@ -79,7 +79,8 @@ def test_onnx_check_catches_a_different_model(quantized, policy_path):
 
 @pytest.mark.parametrize("name", ["motocoach.quantization.tflite_model", "motocoach.quantization.blob",
                                   "motocoach.quantization.calibration", "motocoach.quantization.checks",
-                                  "motocoach.quantization.host_engine"])
+                                  "motocoach.quantization.host_engine",
+                                  "motocoach.quantization.vectors"])
 def test_docstring_examples_run(name):
     result = doctest.testmod(importlib.import_module(name))
     assert result.attempted > 0 and result.failed == 0

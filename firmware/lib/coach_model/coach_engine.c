@@ -5,7 +5,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "feature_schema.h"
+#include "feature_schema.h" /* coach_core: SCHEMA_HASH32, SCHEMA_N_FEATURES */
+#include "sha256.h"         /* coach_core: the firmware's one SHA-256 */
 
 #define RETURN_IF_ERROR(expr)          \
   do {                                 \
@@ -203,65 +204,6 @@ static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
   return ~crc;
 }
 
-/* Compact SHA-256 (FIPS 180-4) so the engine library stands alone. */
-static const uint32_t K256[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
-
-#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
-
-static void sha256_block(uint32_t h[8], const uint8_t *blk) {
-  uint32_t w[64];
-  uint32_t s[8];
-  for (int i = 0; i < 16; ++i) {
-    w[i] = ((uint32_t)blk[4 * i] << 24) | ((uint32_t)blk[4 * i + 1] << 16) | ((uint32_t)blk[4 * i + 2] << 8) |
-           (uint32_t)blk[4 * i + 3];
-  }
-  for (int i = 16; i < 64; ++i) {
-    const uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
-    const uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
-    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-  }
-  memcpy(s, h, sizeof s);
-  for (int i = 0; i < 64; ++i) {
-    const uint32_t t1 = s[7] + (ROR(s[4], 6) ^ ROR(s[4], 11) ^ ROR(s[4], 25)) + ((s[4] & s[5]) ^ (~s[4] & s[6])) +
-                        K256[i] + w[i];
-    const uint32_t t2 = (ROR(s[0], 2) ^ ROR(s[0], 13) ^ ROR(s[0], 22)) + ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
-    memmove(&s[1], &s[0], 7 * sizeof s[0]);
-    s[4] += t1;
-    s[0] = t1 + t2;
-  }
-  for (int i = 0; i < 8; ++i) h[i] += s[i];
-}
-
-static void sha256(const uint8_t *p, size_t n, uint8_t out[32]) {
-  uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  uint8_t tail[128];
-  size_t full = n & ~(size_t)63u;
-  size_t rest = n - full;
-  for (size_t off = 0; off < full; off += 64) sha256_block(h, p + off);
-  memset(tail, 0, sizeof tail);
-  memcpy(tail, p + full, rest);
-  tail[rest] = 0x80;
-  const size_t tail_len = rest + 9 <= 64 ? 64 : 128;
-  const uint64_t bits = (uint64_t)n * 8u;
-  for (int i = 0; i < 8; ++i) tail[tail_len - 1 - i] = (uint8_t)(bits >> (8 * i));
-  sha256_block(h, tail);
-  if (tail_len == 128) sha256_block(h, tail + 64);
-  for (int i = 0; i < 8; ++i) {
-    out[4 * i] = (uint8_t)(h[i] >> 24);
-    out[4 * i + 1] = (uint8_t)(h[i] >> 16);
-    out[4 * i + 2] = (uint8_t)(h[i] >> 8);
-    out[4 * i + 3] = (uint8_t)h[i];
-  }
-}
-
 enum { HDR_SIZE = 64, LAYER_DESC_SIZE = 16 };
 
 static int is_little_endian(void) {
@@ -371,7 +313,7 @@ coach_status_t coach_model_load(const uint8_t *blob, size_t len, coach_model_t *
   t.golden_in = (const int8_t *)(blob + off);
   t.golden_out = (const int8_t *)(blob + off + gin);
 
-  sha256(blob, len, t.sha256);
+  coach_sha256(blob, len, t.sha256);
   *m = t;
   return COACH_OK;
 }
