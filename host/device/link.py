@@ -101,7 +101,8 @@ class SerialLink:
         retries: default number of re-sends (with a fresh seq) after a timeout.
         opener: ``(port, baud) -> serial object``; tests inject fakes here.
 
-    Use as a context manager, or call :meth:`close`.
+    Use as a context manager, or call :meth:`close`. A request on a closed link reopens the
+    port; a request on a broken link (read or write failed) reconnects first (for 2 s at most).
     """
 
     def __init__(self, port: str, baud: int = 921600, timeout: float = 0.5, *, retries: int = 0,
@@ -251,8 +252,12 @@ class SerialLink:
 
     def exchange_raw(self, wire: bytes, seq: int, *, timeout: float | None = None, what: str = "frame") -> Reply:
         """Write pre-encoded bytes (e.g. a deliberately bad frame) and wait for a reply echoing ``seq``."""
-        if self._broken is not None:
-            raise DeviceError(f"link to {self.port} is broken ({self._broken}); call reconnect()")
+        if self._ser is None:  # closed by close(): reopen, like a pyserial port
+            log.info("%s: reopening a closed link", self.port)
+            self._open()
+        elif self._broken is not None:  # the port failed under us (unplugged, target restarted)
+            log.info("%s: link broken (%s); reconnecting", self.port, self._broken)
+            self.reconnect(wait=2.0)
         pending = _Pending()
         with self._pending_lock:
             self._pending[seq] = pending

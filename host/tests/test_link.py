@@ -191,7 +191,8 @@ def test_close_is_clean_idempotent_and_reconnect_works(dev):
     lk.close()
     assert not lk.is_open
     with pytest.raises(DeviceError, match="closed"):
-        lk.status()
+        lk.send_raw(b"\x00")
+    assert lk.status()["state"] == 0  # a request reopens a closed link
     lk.reconnect()
     assert lk.status()["state"] == 0
     lk.close()
@@ -207,6 +208,8 @@ def test_a_vanished_port_fails_fast_then_reconnect_recovers():
     with pytest.raises(DeviceError):
         lk.status()
     assert time.perf_counter() - t0 < 2.5
+    with pytest.raises(DeviceError, match="cannot open"):  # the next request tries to reconnect
+        lk.status()
     dev2 = FakeDevice()
     lk.port = dev2.path  # a re-enumerated adapter may come back under another name
     lk.reconnect()
