@@ -85,3 +85,18 @@ def test_codegen_refuses_unsupported_model(tmp_path):
     bad.write_bytes(b"not a model at all" * 10)
     assert main(["codegen", "--tflite", str(bad), "--out", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_host_engine_from_committed_manifest_reproduces_golden():
+    import numpy as np
+
+    from motocoach.quantization.host_engine import HostEngine
+
+    man = json.loads((COMMITTED / "manifest.json").read_text())
+    eng = HostEngine.from_manifest(COMMITTED / "manifest.json")
+    gin = np.array([g["in"] for g in man["golden"]], np.int8)
+    gout = np.array([g["out"] for g in man["golden"]], np.int8)
+    assert np.array_equal(eng.invoke(gin), gout)
+    s = load_schema()
+    q, actions = eng.predict(np.stack([s.feature_low, s.feature_high]))
+    assert q.shape == (2, s.n_actions) and np.all((actions >= 0) & (actions <= 1))
