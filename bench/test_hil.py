@@ -11,8 +11,8 @@ engine (TFLM). MOTOCOACH_HIL_BENCH_FRAMES overrides the frame count (default 10,
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -36,21 +36,20 @@ def ride_telemetry(frames: int, seed: int) -> np.ndarray:
     return np.concatenate(parts)[:frames]
 
 
-def run_target(kind: str, telemetry: np.ndarray, want: np.ndarray, out: dict, workdir: Path) -> None:
+def run_target(kind: str, telemetry: np.ndarray, want: np.ndarray, out: "mp.Queue", workdir: Path) -> None:
+    """Stream to one target (in its own process, so the two streams never share a GIL)."""
     from motocoach.device import dut as dutlib
 
     try:
         with dutlib.start_dut(kind, workdir=workdir) as unit:
             res = dutlib.stream(unit.link, telemetry, rate_hz=RATE_HZ)
-            mism = sum(1 for o, w in zip(res.outputs, want.tolist()) if o is not None and list(o) != w)
-            infer = [h["infer_us"] for h in res.haptic if h is not None]
-            dutlib.plot_latency_histogram(res.latency_s, REPO / "bench/results" / f"hil_{kind}.png",
-                                          f"HIL latency at 20 Hz ({kind})")
-            out[kind] = {"stats": dutlib.latency_summary(res.latency_s), "mismatches": mism,
-                         "nacks": res.nacks, "late_starts": res.late_starts,
-                         "infer_us_median": float(np.median(infer)) if infer else math.nan}
-    except BaseException as e:  # reported by the test below, per target
-        out[kind] = {"error": repr(e)}
+        mism = sum(1 for o, w in zip(res.outputs, want.tolist()) if o is not None and list(o) != w)
+        infer = [h["infer_us"] for h in res.haptic if h is not None]
+        out.put((kind, {"latency_s": res.latency_s, "mismatches": mism, "nacks": res.nacks,
+                        "late_starts": res.late_starts,
+                        "infer_us_median": float(np.median(infer)) if infer else math.nan}))
+    except BaseException as e:  # reported by the test, per target
+        out.put((kind, {"error": repr(e)}))
 
 
 @pytest.mark.timeout(int(FRAMES / RATE_HZ * 1.5) + 300)
@@ -59,13 +58,21 @@ def test_hil_latency_sil_and_qemu(bench_result, tmp_path):
 
     telemetry = ride_telemetry(FRAMES, seed=100)
     want, _ = HostEngine.from_manifest(MANIFEST).predict(telemetry)
-    results: dict = {}
-    threads = [threading.Thread(target=run_target, args=(k, telemetry, want, results, tmp_path / k))
-               for k in ("sil", "qemu")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    ctx = mp.get_context("fork")  # the child inherits run_target; it only uses serial + subprocess
+    q = ctx.Queue()
+    procs = [ctx.Process(target=run_target, args=(k, telemetry, want, q, tmp_path / k)) for k in ("sil", "qemu")]
+    for p in procs:
+        p.start()
+    results = dict(q.get(timeout=FRAMES / RATE_HZ * 1.5 + 240) for _ in procs)
+    for p in procs:
+        p.join(timeout=30)
+    from motocoach.device import dut as dutlib
+
+    for kind, r in results.items():
+        if "error" not in r:
+            r["stats"] = dutlib.latency_summary(r["latency_s"])
+            dutlib.plot_latency_histogram(r["latency_s"], REPO / "bench/results" / f"hil_{kind}.png",
+                                          f"HIL latency at 20 Hz ({kind})")
     errors = {k: v["error"] for k, v in results.items() if "error" in v}
     for kind, r in results.items():
         if "error" in r:
