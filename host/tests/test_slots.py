@@ -237,11 +237,70 @@ def test_rollback_switches_to_the_other_valid_slot_and_persists(unit):
     assert unit.boot() == 0 and unit.active_blob() == b
 
 
-def test_rollback_without_another_valid_slot_is_refused(unit):
+def test_rollback_on_a_fresh_unit_is_refused(unit):
     assert unit.rollback()[0] == Status.NO_VALID_SLOT
-    assert unit.update(blob_of(100, 5)) == 0
+    assert unit.report() == (0, SlotState.EMPTY, SlotState.EMPTY)
+    assert unit.lib.fake_write_calls() == 0
+
+
+def test_rollback_after_the_first_update_returns_to_the_factory_model_and_persists(unit):
+    a = blob_of(1200, 5)
+    assert unit.update(a) == 0
+    assert unit.rollback() == (Status.OK, 0)
+    assert unit.active_blob() is None
+    assert unit.report() == (0, SlotState.VALID, SlotState.EMPTY)  # kept, but never booted
+    assert unit.boot() == 0
+    assert unit.active_blob() is None and unit.report() == (0, SlotState.VALID, SlotState.EMPTY)
+    # from the factory model, rollback undoes that rollback (the blob is verified and validated again)
+    unit.validated.clear()
+    assert unit.rollback() == (Status.OK, 1)
+    assert unit.validated == [a] and unit.active_blob() == a
+    assert unit.boot() == 0 and unit.active_blob() == a
+    assert unit.rollback() == (Status.OK, 0)
+    assert unit.boot() == 0 and unit.active_blob() is None
+
+
+def test_update_after_a_rollback_to_factory_overwrites_the_retired_slot(unit):
+    """So a rollback right after it returns to the factory model, not to the model rolled back from."""
+    a, b = blob_of(900, 30), blob_of(950, 31)
+    assert unit.update(a) == 0 and unit.rollback() == (Status.OK, 0)
+    assert unit.update(b) == 0
+    assert unit.report() == (1, SlotState.ACTIVE, SlotState.EMPTY) and unit.active_blob() == b
+    assert unit.rollback() == (Status.OK, 0)
+    assert unit.boot() == 0 and unit.active_blob() is None
+    # the same with slot B retired (and A holding a refused update): the update goes into B
+    assert unit.rollback() == (Status.OK, 1) and unit.update(a) == 0
+    assert unit.report() == (2, SlotState.VALID, SlotState.ACTIVE)
+    unit.reject = 1
+    assert unit.update(blob_of(500, 35)) == Status.SELFTEST_FAILED  # written into A, refused
+    unit.reject = 0
+    assert unit.report() == (2, SlotState.INVALID, SlotState.ACTIVE)
+    assert unit.rollback() == (Status.OK, 0)  # A holds no valid model: B is retired
+    assert unit.update(b) == 0
+    assert unit.report() == (2, SlotState.INVALID, SlotState.ACTIVE) and unit.active_blob() == b
+    assert unit.rollback() == (Status.OK, 0) and unit.active_blob() is None
+
+
+def test_rollback_between_two_valid_slots_never_goes_to_the_factory_model(unit):
+    a, b = blob_of(400, 36), blob_of(410, 37)
+    assert unit.update(a) == 0 and unit.update(b) == 0
+    for expect_slot, expect in ((1, a), (2, b), (1, a)):
+        assert unit.rollback() == (Status.OK, expect_slot) and unit.active_blob() == expect
+
+
+def test_retired_slot_with_bit_rot_cannot_be_reactivated(unit):
+    a = blob_of(700, 32)
+    assert unit.update(a) == 0 and unit.rollback() == (Status.OK, 0)
+    unit.mem(0)[DATA_OFFSET + 3] ^= 0x10
     assert unit.rollback()[0] == Status.NO_VALID_SLOT
-    assert unit.report()[0] == 1
+    assert unit.boot() == 0 and unit.report() == (0, SlotState.INVALID, SlotState.EMPTY)
+
+
+def test_reactivating_a_retired_slot_is_refused_by_a_failed_selftest(unit):
+    assert unit.update(blob_of(600, 33)) == 0 and unit.rollback() == (Status.OK, 0)
+    unit.reject = 1
+    assert unit.rollback()[0] == Status.SELFTEST_FAILED
+    assert unit.active_blob() is None and unit.boot() == 0 and unit.active_blob() is None
 
 
 def test_rollback_refused_by_selftest_keeps_the_active_model(unit):
@@ -393,6 +452,30 @@ def test_torn_rollback_record_at_every_byte_offset_keeps_the_current_model(lib):
             assert unit.boot() == 0 and unit.active_blob() == a
 
 
+@pytest.mark.parametrize("step", ["retire", "reactivate"])
+def test_torn_rollback_to_and_from_the_factory_model_at_every_byte_offset(lib, step):
+    """Cut power while the RETIRE record (rollback to factory) or the ACTIVATE record that undoes
+    it is being programmed, at every byte: before = the model before, after = the model after."""
+    a = blob_of(1100, 34)
+    for cut in range(RECORD_SIZE + 1):
+        lib.fake_format()
+        unit = Unit(lib)
+        assert unit.boot() == 0 and unit.update(a) == 0
+        if step == "reactivate":
+            assert unit.rollback() == (Status.OK, 0)
+        before, after = (a, None) if step == "retire" else (None, a)
+        lib.fake_set_budget(cut)
+        rc = unit.rollback()[0]
+        lib.fake_set_budget(-1)
+        assert rc == (Status.OK if cut == RECORD_SIZE else Status.STORAGE_ERROR), cut
+        assert unit.active_blob() == (after if cut == RECORD_SIZE else before), cut
+        assert unit.boot() == 0
+        assert unit.active_blob() == (after if cut == RECORD_SIZE else before), cut
+        if 0 < cut < RECORD_SIZE:  # the torn record is skipped: the same rollback works next time
+            assert unit.rollback()[0] == Status.OK
+            assert unit.boot() == 0 and unit.active_blob() == after
+
+
 def test_bit_rot_in_the_active_blob_falls_back_to_the_other_valid_slot(unit):
     a, b = blob_of(1000, 26), blob_of(1000, 27)
     assert unit.update(a) == 0 and unit.update(b) == 0
@@ -422,3 +505,62 @@ def test_random_power_cuts_always_boot_old_or_new_never_a_mix(unit, seed):
         # an update that reported failure never activated; one that reported success persisted
         assert got == (new if rc == 0 else current), f"seed {seed} cut {i}: rc {rc}"
         current = got
+
+
+def _expected_rollback(report: tuple[int, int, int], content: dict[int, bytes], order: dict[int, int]):
+    """What a rollback must do, from the documented rules: (new active slot, its blob) or None."""
+    active, *states = report
+    valid = [slot for slot in (1, 2) if states[slot - 1] == SlotState.VALID]
+    if active:
+        other = 3 - active
+        return (other, content[other]) if other in valid else (0, None)
+    if not valid:
+        return None
+    pick = max(valid, key=lambda slot: order[slot])
+    return pick, content[pick]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_power_cuts_in_a_mix_of_updates_and_rollbacks_are_atomic(unit, seed):
+    """Updates and rollbacks (between slots, to and from the factory model) with a cut at a random
+    byte: each either happened completely, as the rules say, or not at all; reboots agree."""
+    rng = random.Random(100 + seed)
+    content: dict[int, bytes] = {}  # the blob last committed to each slot
+    order = {1: -1, 2: -1}  # when each slot last got a record
+    done = {"update": 0, "to factory": 0, "to a slot": 0, "cut": 0}
+
+    def cut(cost: int) -> int:  # half of the operations lose power at a random byte
+        return rng.randrange(0, cost) if rng.random() < 0.5 else -1
+
+    for i in range(150):
+        before, report = unit.active_blob(), unit.report()
+        if rng.random() < 0.45:
+            blob = blob_of(rng.randrange(1, 3000), rng.randrange(1 << 30))
+            unit.lib.fake_set_budget(cut(SLOT_SIZE + len(blob) + RECORD_SIZE))
+            rc = unit.update(blob)
+            expect = (unit.report()[0], blob) if rc == 0 else None
+            done["update"] += rc == 0
+        else:
+            expect = _expected_rollback(report, content, order)
+            unit.lib.fake_set_budget(cut(RECORD_SIZE))
+            rc, slot = unit.rollback()
+            if expect is None:
+                assert rc == Status.NO_VALID_SLOT, f"seed {seed} op {i}"
+            elif rc == 0:
+                assert (slot, unit.active_blob()) == expect, f"seed {seed} op {i}: rollback went elsewhere"
+                done["to factory" if slot == 0 else "to a slot"] += 1
+        unit.lib.fake_set_budget(-1)
+        if rc == 0:
+            new_slot, blob = expect
+            touched = new_slot or report[0]  # a retire record goes to the slot rolled back from
+            content.setdefault(touched, blob)
+            if new_slot:
+                content[new_slot] = blob
+            order[touched] = i
+        else:
+            done["cut"] += 1
+        after_op = unit.active_blob()
+        assert after_op == (expect[1] if rc == 0 else before), f"seed {seed} op {i}: rc {rc}"
+        assert unit.boot() == 0
+        assert unit.active_blob() == after_op, f"seed {seed} op {i}: reboot changed the model"
+    assert min(done.values()) > 0, done

@@ -16,6 +16,10 @@
 #define REC_OFF_CRC 76u
 #define REC_FORMAT 1u
 #define NO_RECORD 0xffu
+/* Record kinds (the state byte). ACTIVATE keeps SLOT_VALID's value so slot files written before
+ * RETIRE existed still boot. */
+#define REC_ACTIVATE SLOT_VALID
+#define REC_RETIRE 0x52u /* 'R': the slot was rolled back from; its blob stays but is not booted */
 
 #define RETURN_IF_ERROR(expr)      \
   do {                             \
@@ -63,10 +67,11 @@ static const uint8_t *slot_mem(const model_slots_t *s, unsigned slot) {
   return s->hal->slot_map((uint8_t)slot);
 }
 
-/* An intact record: good magic, format, state and CRC, and a length that fits the slot. */
+/* An intact record: good magic, format, kind and CRC, and a length that fits the slot. */
 static int record_intact(const model_slots_t *s, const uint8_t *r) {
   return get_u32(r + REC_OFF_MAGIC) == SLOTS_RECORD_MAGIC && r[REC_OFF_FORMAT] == REC_FORMAT &&
-         r[REC_OFF_STATE] == SLOT_VALID && get_u32(r + REC_OFF_CRC) == crc32(r, REC_OFF_CRC) &&
+         (r[REC_OFF_STATE] == REC_ACTIVATE || r[REC_OFF_STATE] == REC_RETIRE) &&
+         get_u32(r + REC_OFF_CRC) == crc32(r, REC_OFF_CRC) &&
          get_u32(r + REC_OFF_LENGTH) > 0u && get_u32(r + REC_OFF_LENGTH) <= s->capacity;
 }
 
@@ -101,6 +106,7 @@ static void scan_slot(model_slots_t *s, unsigned slot) {
   uint8_t idx;
   s->seq[slot] = 0;
   s->len[slot] = 0;
+  s->retired[slot] = 0;
   if (mem == NULL) {
     s->state[slot] = SLOT_INVALID;
     return;
@@ -120,13 +126,19 @@ static void scan_slot(model_slots_t *s, unsigned slot) {
     s->state[slot] = SLOT_VALID;
     s->seq[slot] = get_u32(r + REC_OFF_SEQ);
     s->len[slot] = len;
+    s->retired[slot] = (uint8_t)(r[REC_OFF_STATE] == REC_RETIRE);
   }
 }
 
+static int bootable(const model_slots_t *s, unsigned slot) {
+  return s->state[slot] == SLOT_VALID && !s->retired[slot];
+}
+
+/* Boot choice: the bootable slot with the newest record; a retired slot is never booted. */
 static void pick_active(model_slots_t *s) {
   s->active = SLOTS_ACTIVE_FACTORY;
-  if (s->state[0] == SLOT_VALID) s->active = SLOTS_ACTIVE_A;
-  if (s->state[1] == SLOT_VALID && (s->active == SLOTS_ACTIVE_FACTORY || s->seq[1] > s->seq[0]))
+  if (bootable(s, 0)) s->active = SLOTS_ACTIVE_A;
+  if (bootable(s, 1) && (s->active == SLOTS_ACTIVE_FACTORY || s->seq[1] > s->seq[0]))
     s->active = SLOTS_ACTIVE_B;
 }
 
@@ -151,8 +163,9 @@ static int map_validate(int rc) {
   return rc == STATUS_INCOMPATIBLE ? STATUS_INCOMPATIBLE : STATUS_SELFTEST_FAILED;
 }
 
-/* Append a record for `slot` and read it back; the slot becomes active only if that succeeds. */
-static int write_record(model_slots_t *s, unsigned slot, uint32_t len, const uint8_t *sha,
+/* Append a record of `kind` for `slot` and read it back. Only if that succeeds does the slot
+ * become active (REC_ACTIVATE) or the factory model take over (REC_RETIRE). */
+static int write_record(model_slots_t *s, unsigned slot, uint8_t kind, uint32_t len, const uint8_t *sha,
                         const char *model_id) {
   uint8_t rec[SLOTS_RECORD_SIZE];
   uint32_t off, seq = s->max_seq + 1u;
@@ -162,7 +175,7 @@ static int write_record(model_slots_t *s, unsigned slot, uint32_t len, const uin
   put_u32(rec + REC_OFF_MAGIC, SLOTS_RECORD_MAGIC);
   put_u32(rec + REC_OFF_SEQ, seq);
   put_u32(rec + REC_OFF_LENGTH, len);
-  rec[REC_OFF_STATE] = SLOT_VALID;
+  rec[REC_OFF_STATE] = kind;
   rec[REC_OFF_FORMAT] = REC_FORMAT;
   memcpy(rec + REC_OFF_SHA256, sha, COACH_SHA256_LEN);
   memcpy(rec + REC_OFF_MODEL_ID, model_id, PROTO_MODEL_ID_LEN);
@@ -176,14 +189,18 @@ static int write_record(model_slots_t *s, unsigned slot, uint32_t len, const uin
   s->seq[slot] = seq;
   s->len[slot] = len;
   s->state[slot] = SLOT_VALID;
-  s->active = (uint8_t)(slot + 1u);
+  s->retired[slot] = (uint8_t)(kind == REC_RETIRE);
+  s->active = kind == REC_RETIRE ? SLOTS_ACTIVE_FACTORY : (uint8_t)(slot + 1u);
   return STATUS_OK;
 }
 
+/* The slot an update writes: never the active one. With the factory model running, a slot that
+ * still holds a model is one a rollback retired; it is overwritten first, so that a rollback
+ * right after this update returns to the factory model again. */
 static unsigned update_target(const model_slots_t *s) {
   if (s->active == SLOTS_ACTIVE_A) return 1u;
   if (s->active == SLOTS_ACTIVE_B) return 0u;
-  return (s->state[0] == SLOT_VALID && s->state[1] != SLOT_VALID) ? 1u : 0u;
+  return (s->state[1] == SLOT_VALID && s->state[0] != SLOT_VALID) ? 1u : 0u;
 }
 
 static void end_update(model_slots_t *s, uint8_t slot_state) {
@@ -204,6 +221,7 @@ int slots_begin(model_slots_t *s, uint32_t total, const uint8_t sha256[32], cons
   s->state[t] = SLOT_WRITING;
   s->seq[t] = 0;
   s->len[t] = 0;
+  s->retired[t] = 0;
   s->writing = (uint8_t)(t + 1u);
   if (s->hal->slot_erase((uint8_t)t) != 0) {
     end_update(s, SLOT_INVALID);
@@ -252,7 +270,7 @@ int slots_commit(model_slots_t *s, slot_validate_fn validate, void *ctx, uint8_t
     return STATUS_HASH_MISMATCH;
   }
   rc = map_validate(validate(mem + SLOTS_DATA_OFFSET, s->total, ctx));
-  if (rc == STATUS_OK) rc = write_record(s, t, s->total, s->sha256, s->model_id);
+  if (rc == STATUS_OK) rc = write_record(s, t, REC_ACTIVATE, s->total, s->sha256, s->model_id);
   if (rc != STATUS_OK) {
     end_update(s, SLOT_INVALID);
     return rc;
@@ -270,33 +288,58 @@ int slots_abort(model_slots_t *s) {
   return STATUS_OK;
 }
 
-int slots_rollback(model_slots_t *s, slot_validate_fn validate, void *ctx, uint8_t *active_slot) {
-  unsigned other;
+/* Append a record of `kind` that repeats the newest record of `slot` (same blob, length, id). */
+static int append_same(model_slots_t *s, unsigned slot, uint8_t kind) {
+  const uint8_t *mem = slot_mem(s, slot);
+  const uint8_t *r;
   uint8_t idx;
-  const uint8_t *mem, *r;
+  int rc;
+  ENSURE(mem != NULL, STATUS_STORAGE_ERROR);
+  idx = newest_record(s, slot);
+  ENSURE(idx != NO_RECORD, STATUS_NO_VALID_SLOT);
+  r = mem + (uint32_t)idx * SLOTS_RECORD_SIZE;
+  rc = write_record(s, slot, kind, s->len[slot], r + REC_OFF_SHA256, (const char *)(r + REC_OFF_MODEL_ID));
+  if (rc != STATUS_OK) {
+    scan_slot(s, slot); /* a failed append leaves the slot as it was (or torn: not newer) */
+    pick_active(s);
+  }
+  return rc;
+}
+
+/* Make `slot` active again: its blob must still verify and pass validate. */
+static int reactivate(model_slots_t *s, unsigned slot, slot_validate_fn validate, void *ctx) {
+  const uint8_t *mem;
+  scan_slot(s, slot); /* storage may have changed since boot: verify again */
+  ENSURE(s->state[slot] == SLOT_VALID, STATUS_NO_VALID_SLOT);
+  mem = slot_mem(s, slot);
+  RETURN_IF_ERROR(map_validate(validate(mem + SLOTS_DATA_OFFSET, s->len[slot], ctx)));
+  return append_same(s, slot, REC_ACTIVATE);
+}
+
+int slots_rollback(model_slots_t *s, slot_validate_fn validate, void *ctx, uint8_t *active_slot) {
+  unsigned other, pick;
   int rc;
   ENSURE(supported(s), STATUS_STORAGE_ERROR);
   ENSURE(s->writing == 0u, STATUS_BAD_STATE);
   ENSURE(validate != NULL, STATUS_BAD_VALUE);
-  if (s->active == SLOTS_ACTIVE_A) other = 1u;
-  else if (s->active == SLOTS_ACTIVE_B) other = 0u;
-  else other = (s->state[0] == SLOT_VALID) ? 0u : 1u;
-  ENSURE(s->state[other] == SLOT_VALID, STATUS_NO_VALID_SLOT);
-  scan_slot(s, other); /* storage may have changed since boot: verify again */
-  ENSURE(s->state[other] == SLOT_VALID, STATUS_NO_VALID_SLOT);
-  mem = slot_mem(s, other);
-  idx = newest_record(s, other);
-  ENSURE(idx != NO_RECORD, STATUS_NO_VALID_SLOT);
-  r = mem + (uint32_t)idx * SLOTS_RECORD_SIZE;
-  RETURN_IF_ERROR(map_validate(validate(mem + SLOTS_DATA_OFFSET, s->len[other], ctx)));
-  rc = write_record(s, other, s->len[other], r + REC_OFF_SHA256, (const char *)(r + REC_OFF_MODEL_ID));
-  if (rc != STATUS_OK) {
-    scan_slot(s, other); /* a failed append leaves the slot as it was (or torn: not newer) */
-    pick_active(s);
-    return rc;
+  if (s->active == SLOTS_ACTIVE_FACTORY) {
+    /* Undo a rollback to the factory model: the slot holding a model with the newest record. */
+    ENSURE(s->state[0] == SLOT_VALID || s->state[1] == SLOT_VALID, STATUS_NO_VALID_SLOT);
+    pick = (s->state[1] == SLOT_VALID && (s->state[0] != SLOT_VALID || s->seq[1] > s->seq[0])) ? 1u : 0u;
+    rc = reactivate(s, pick, validate, ctx);
+  } else {
+    other = s->active == SLOTS_ACTIVE_A ? 1u : 0u;
+    scan_slot(s, other);
+    if (s->state[other] == SLOT_VALID) {
+      rc = reactivate(s, other, validate, ctx);
+    } else {
+      /* Nothing else in the slots (e.g. the first update on a fresh unit): retire the active
+       * slot, so the factory model runs. One record write, like every other transition. */
+      rc = append_same(s, s->active - 1u, REC_RETIRE);
+    }
   }
-  if (active_slot != NULL) *active_slot = s->active;
-  return STATUS_OK;
+  if (rc == STATUS_OK && active_slot != NULL) *active_slot = s->active;
+  return rc;
 }
 
 const uint8_t *slots_active_blob(const model_slots_t *s, size_t *len) {

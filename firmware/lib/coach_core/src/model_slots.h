@@ -4,13 +4,24 @@
  *   [0, SLOTS_DATA_OFFSET)        header area: up to SLOTS_MAX_RECORDS slot records, appended
  *   [SLOTS_DATA_OFFSET, size)     model blob bytes
  *
- * A slot record (magic, sequence, length, sha256, model_id, state, CRC-32 of the record) is
+ * A slot record (magic, sequence, length, sha256, model_id, kind, CRC-32 of the record) is
  * written LAST, only after the blob's sha256 has been re-read from storage and verified and the
- * validate callback (load + self-test) has passed. Boot picks the slot whose newest record has a
- * good CRC, a matching blob sha256 and the highest sequence; anything else (torn record, torn
- * blob, no record) is never booted. Updates always go into the slot that is not active, so the
- * running model is never touched. Rollback appends a record with a higher sequence to the other
- * slot (records are append-only so that NOR flash never needs a partial erase).
+ * validate callback (load + self-test) has passed. Boot picks the slot whose newest record is an
+ * ACTIVATE record with a good CRC, a matching blob sha256 and the highest sequence; anything
+ * else (torn record, torn blob, no record, a RETIRE record) is never booted, and with no such
+ * slot the factory model runs. Updates always go into the slot that is not active, so the
+ * running model is never touched. Records are append-only (NOR flash never needs a partial
+ * erase), and every transition is ONE record append with its own CRC:
+ *
+ *   commit                        ACTIVATE record on the updated slot
+ *   rollback, other slot valid    ACTIVATE record on the other slot (same blob, higher sequence)
+ *   rollback, no other model      RETIRE record on the active slot: the factory model runs; the
+ *                                 blob stays (reported SLOT_VALID) but is never booted
+ *   rollback from factory model   ACTIVATE record on the slot with the newest record (undoes
+ *                                 the rollback that retired it)
+ *
+ * A torn append fails its CRC and is ignored, so a power cut leaves the model before the
+ * transition; a complete one gives the model after it.
  *
  * Every fallible function returns a protocol STATUS_* code (STATUS_OK == 0).
  */
@@ -49,6 +60,7 @@ typedef struct {
   uint32_t len[SLOTS_COUNT];             /* blob length of each valid slot */
   uint8_t next_record[SLOTS_COUNT];      /* index of the first free (erased) record position */
   uint8_t state[SLOTS_COUNT];            /* SLOT_EMPTY / SLOT_VALID / SLOT_INVALID / SLOT_WRITING */
+  uint8_t retired[SLOTS_COUNT];          /* 1: newest record is RETIRE (valid, never booted) */
   uint8_t active;                        /* SLOTS_ACTIVE_* */
   uint8_t writing;                       /* 0 none, else SLOTS_ACTIVE_A/B being written */
   uint32_t total;                        /* update in progress: declared size */
@@ -67,7 +79,8 @@ typedef int (*slot_validate_fn)(const uint8_t *blob, size_t len, void *ctx);
  * call refuses with STATUS_STORAGE_ERROR and the factory model stays active). */
 SLOTS_MUST_CHECK int slots_init(model_slots_t *s, const coach_hal_t *hal);
 
-/* Start an update of the inactive slot: checks the size, erases the slot.
+/* Start an update of the inactive slot (with the factory model running: a retired slot first,
+ * else A): checks the size, erases the slot.
  * STATUS_TOO_LARGE if total > capacity, STATUS_BAD_LENGTH if total == 0. Any update already in
  * progress is dropped. */
 SLOTS_MUST_CHECK int slots_begin(model_slots_t *s, uint32_t total, const uint8_t sha256[32],
@@ -88,8 +101,12 @@ SLOTS_MUST_CHECK int slots_commit(model_slots_t *s, slot_validate_fn validate, v
 /* Drop an update in progress (the inactive slot is left without a record). */
 SLOTS_MUST_CHECK int slots_abort(model_slots_t *s);
 
-/* Switch to the other slot if it holds a valid model that passes validate; STATUS_NO_VALID_SLOT
- * otherwise, STATUS_BAD_STATE during an update, STATUS_STORAGE_ERROR if its record area is full. */
+/* Go back to the previous model (see the table above): the other slot if it holds a valid model
+ * (which must pass validate, else STATUS_SELFTEST_FAILED / STATUS_INCOMPATIBLE and nothing
+ * changes); else the factory model, retiring the active slot; from the factory model, the
+ * retired slot again. STATUS_NO_VALID_SLOT when the factory model runs and no slot holds a
+ * model, STATUS_BAD_STATE during an update, STATUS_STORAGE_ERROR if the record area is full.
+ * *active_slot gets the new SLOTS_ACTIVE_* (SLOTS_ACTIVE_FACTORY after a retire). */
 SLOTS_MUST_CHECK int slots_rollback(model_slots_t *s, slot_validate_fn validate, void *ctx,
                                     uint8_t *active_slot);
 
