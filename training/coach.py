@@ -5,14 +5,16 @@ perception delay) and the pro's speed profile, which the device never sees. Its 
 the labels behaviour cloning learns from, and the "rule-based coach" baseline in
 evaluations.
 
-Rules, first match wins (thresholds in :class:`CoachRules`):
+Rules, first match wins (thresholds in :class:`CoachRules`). "Ahead" is where the rider
+will be when the cue is perceived (its perception delay plus a short anticipation):
 
-1. faster than the pro at the same place while the pro is slowing for what comes after
-   the rider's reaction time -> both motors, high frequency (brake / slow);
+1. faster than the pro at the same place while the pro is slowing for what comes
+   next -> both motors, high frequency (brake / slow);
 2. well off the racing line on the approach to an apex -> the motor on the side to
    correct towards;
-3. slower than the pro there, on the gas but not fully, near the line, with grip to
-   spare -> both motors, low frequency (throttle / carry speed);
+3. slower than the pro ahead, near the line, with grip to spare, while the rider is
+   braking or on part throttle (braking early and gently, or late on the gas at the
+   exit) and not already pushing -> both motors, low frequency (carry speed);
 4. otherwise silence (sparse cues keep the rider from habituating).
 
 >>> from motocoach.training.tracks import get_track
@@ -28,7 +30,7 @@ import numpy as np
 
 from motocoach.schema import load_schema
 from motocoach.training.riders import get_rider
-from motocoach.training.sim import DT, RideSim
+from motocoach.training.sim import DT, RideSim, sf_grip
 from motocoach.training.tracks import GRID_M, Track
 
 
@@ -42,17 +44,23 @@ class CoachRules:
     """Thresholds of the expert coach (see the module docstring)."""
 
     brake_over_ref: float = 1.03      # v > 1.03 x pro speed here, pro slowing -> brake cue
-    line_error_m: float = 1.2         # |line deviation| above this ...
-    line_window_m: float = 120.0      # ... within this distance before an apex -> side cue
-    throttle_under_ref: float = 0.97  # v < 0.97 x pro speed ahead ...
-    throttle_band: tuple[float, float] = (0.4, 0.95)   # ... rider on the gas, not fully ...
-    throttle_max_usage: float = 0.7   # ... with grip to spare -> throttle cue
-    throttle_max_line_m: float = 1.0
+    line_error_m: float = 0.7         # |line deviation| above this ...
+    line_window_m: float = 500.0      # ... within this distance before an apex -> side cue
+    push_under_ref: float = 0.97      # v < 0.97 x pro speed ahead ...
+    push_max_usage: float = 0.7       # ... with grip to spare ...
+    push_max_line_m: float = 0.8      # ... near the line ...
+    push_gentle_brake: float = 0.5    # ... braking gently (brake demand below this) ...
+    push_max_throttle: float = 0.35   # ... or held on part throttle ...
+    push_min_grip: float = 1.16       # ... on a surface with at least this grip (mu) -> carry-speed cue
+    slow_usage: float = 2.0           # friction usage above this -> brake / slow cue
+    overcook_usage: float = 0.92      # the rider's planned apex speed would use more grip than this
+    overcook_window_m: float = 150.0  # ... and the apex is this close -> brake / slow cue
+    quiet_when_correcting: bool = True  # no side cue while the rider already moves back
     anticipation_s: float = 0.3       # look ahead beyond the rider's perception delay
     intensity: float = 0.8
     brake_hz: float = 250.0
     side_hz: float = 150.0
-    throttle_hz: float = 75.0
+    push_hz: float = 75.0
 
 
 def _pro_reference(track: Track, rides: int = 8, seed: int = 0) -> np.ndarray:
@@ -98,8 +106,10 @@ class ExpertCoach:
         self.track, self.rules = track, rules
         self.v_ref = pro_reference(track)
         self.f_brake, self.f_side, self.f_thr = (freq01(rules.brake_hz), freq01(rules.side_hz),
-                                                 freq01(rules.throttle_hz))
-        self.f_idle = 0.5
+                                                 freq01(rules.push_hz))
+        # silence is labelled with the carry-speed frequency, so a policy that hesitates
+        # between silence and a carry-speed cue does not buzz an undefined frequency
+        self.f_idle = self.f_thr
 
     def __call__(self, sim: RideSim) -> np.ndarray:
         r = self.rules
@@ -110,16 +120,25 @@ class ExpertCoach:
         v, e, usage, thr = sim.v, sim.e, sim.usage, sim.thr
         near_apex = self.track.dist_to_apex[idx] < r.line_window_m
         # faster than the pro here while the pro is slowing for what comes next
-        brake = (v > r.brake_over_ref * v_here) & (v_ahead < v_here)
-        side = ~brake & near_apex & (np.abs(e) > r.line_error_m)
-        throttle = (~brake & ~side & (v < r.throttle_under_ref * np.minimum(v_here, v_ahead))
-                    & (thr > r.throttle_band[0]) & (thr < r.throttle_band[1])
-                    & (usage < r.throttle_max_usage) & (np.abs(e) < r.throttle_max_line_m))
+        # privileged: the rider's own plan for the next apex against the grip actually there
+        k1 = self.track.next_apex[idx]
+        plan_g = sf_grip(sim.rider, sim.conf) * (1.0 + sim.corner_noise[np.arange(sim.n), k1])
+        overcook = (plan_g / sim.mu > r.overcook_usage) & (self.track.dist_to_apex[idx] < r.overcook_window_m)
+        brake = (((v > r.brake_over_ref * v_here) & (v_ahead < v_here)) | (usage > r.slow_usage)
+                 | (overcook & (sim.conf > -0.5)))
+        # privileged: stay silent while the rider is already moving back towards the line
+        correcting = sim.u_lat * -np.sign(e) > 0.5 * sim.rider.line_correction_mps
+        side = ~brake & near_apex & (np.abs(e) > r.line_error_m) & ~(correcting & r.quiet_when_correcting)
+        push = (~brake & ~side & (v < r.push_under_ref * np.minimum(v_here, v_ahead))
+                & (((sim.brk > 0.02) & (sim.brk < r.push_gentle_brake))
+                   | ((sim.brk <= 0.02) & (thr < r.push_max_throttle)))
+                & (usage < r.push_max_usage) & (np.abs(e) < r.push_max_line_m)
+                & (sim.mu >= r.push_min_grip))
         out = np.zeros((sim.n, 3), dtype=np.float32)
         out[:, 2] = self.f_idle
         out[brake] = (r.intensity, r.intensity, self.f_brake)
         # positive deviation = right of the line -> correct towards the left (left motor)
         out[side & (e > 0)] = (r.intensity, 0.0, self.f_side)
         out[side & (e < 0)] = (0.0, r.intensity, self.f_side)
-        out[throttle] = (r.intensity, r.intensity, self.f_thr)
+        out[push] = (r.intensity, r.intensity, self.f_thr)
         return out

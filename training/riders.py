@@ -37,7 +37,11 @@ RIDER_FIELDS: dict[str, tuple[float, float, str]] = {
     "habituation_free_duty": (0.0, 0.9, "cue duty the rider tolerates without habituating"),
     "confidence_tau_s": (0.5, 30.0, "how long a throttle/brake cue keeps its effect, s"),
     "line_correction_mps": (0.0, 3.0, "lateral correction speed when following a side cue, m/s"),
+    "brake_margin_m": (0.0, 80.0, "extra distance by which the rider finishes braking too early, m"),
+    "exit_delay_m": (0.0, 80.0, "distance past an apex before the rider opens the throttle fully, m"),
 }
+#: Fields added after the first profile format; files without them get these values.
+RIDER_DEFAULTS: dict[str, float] = {"brake_margin_m": 0.0, "exit_delay_m": 0.0}
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class RiderProfile:
     habituation_free_duty: float
     confidence_tau_s: float
     line_correction_mps: float
+    brake_margin_m: float = 0.0
+    exit_delay_m: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +75,7 @@ def parse_rider(doc: dict, source: str = "rider") -> RiderProfile:
     """Validate a profile document; errors name the field and its allowed range."""
     if not isinstance(doc, dict):
         raise ConfigError(f"{source}: a rider profile is a JSON object")
+    doc = RIDER_DEFAULTS | doc
     missing = [k for k in RIDER_FIELDS if k not in doc]
     if missing:
         raise ConfigError(f"{source}: missing field(s) {', '.join(missing)}; "

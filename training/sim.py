@@ -13,19 +13,25 @@ Above 100 % friction usage the bike slides outwards and scrubs speed; leaving th
 
 Rider: plans a speed envelope from the next two apexes with its own corner-speed fraction,
 braking deceleration, per-corner speed and braking-point errors, and a throttle limit;
-drifts off the line (Ornstein-Uhlenbeck, ``line_noise_m``, ``line_tau_s``).
+drifts off the line (Ornstein-Uhlenbeck, ``line_noise_m``, ``line_tau_s``). Less skilled
+riders lose time where a coach can help: they finish braking ``brake_margin_m`` too early
+and gently, and keep part throttle for ``exit_delay_m`` past each apex.
 
 Cues (see docs/training.md): decoded from the 3 actions, perceived after
 ``perception_delay_s``, acted on with probability ``compliance x attention`` where
 attention falls when the cue duty stays above ``habituation_free_duty``:
 
 * one motor on: steer towards that side (lateral correction velocity);
-* both on, >= 200 Hz: brake / slow -> confidence falls;
-* both on, <= 100 Hz: throttle / carry speed -> confidence rises.
+* both on, >= 200 Hz: brake / slow -> "confidence" falls (caution): lower corner speed;
+* both on, <= 100 Hz: throttle / carry speed -> confidence rises (push): braking later
+  and firmer (margin shrinks, deceleration towards :data:`PUSH_DECEL_G`), full throttle
+  sooner after the apex, a little more corner speed. Riders plan with the nominal grip
+  (:data:`MU_NOMINAL`), so a push on a low-grip surface ends in safety events.
 
-Confidence scales the rider's corner-speed fraction, braking deceleration and throttle
-limit. Nothing makes a cue good by itself: a throttle cue at the grip limit causes a
-slide, a side cue towards the wrong side pushes the rider off the line.
+Confidence decays with ``confidence_tau_s``. Nothing makes a cue good by itself: a push
+on a low-grip surface or at the grip limit causes
+safety events and slides, a slow cue on a straight costs time, a side cue towards the wrong side pushes
+the rider off the line (all tested).
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ POWER_PER_KG = 520.0                      # W/kg, bike + rider
 DRIVE_MAX = 0.9 * G                       # wheelie / traction limit
 DRAG_PER_M = 0.0011                       # 0.5 rho CdA / m, 1/m
 LEAN_CAP_DEG = 64.0
-LINE_PENALTY_PER_M = 0.08                 # path curvature grows 8 % per metre off the line
+LINE_PENALTY_PER_M = 0.15                 # path curvature grows 15 % per metre off the line
 SLIDE_GAIN = 0.15                         # outward slip per unit of excess usage, (m/s)/(m/s)
 SCRUB = 3.0                               # speed lost in a slide per unit of excess usage, g
 KERB_M = 0.5                              # beyond the edge by more than this = off track
@@ -59,6 +65,12 @@ FREQ_THROTTLE_HZ = 100.0
 LINE_CUE_TAU_S = 0.6
 BRAKE_LEAD_M = 30.0                       # riders plan to reach apex speed this far before it
 LOOK_AHEAD_S = 0.7                        # riders see the curvature this far ahead
+PUSH_DECEL_G = 0.95                       # braking a pushed rider works up to (if below it)
+CAUTION_SPEED = 0.06                      # corner-speed cut at full caution (slow cue)
+BRAKE_GAIN = 1.0                          # brake demand per m/s over the planned speed
+PLAN_AHEAD_S = 0.5                        # riders control towards the plan this far ahead
+MARGIN_PUSH = 1.0                         # share of brake_margin_m a full push removes
+EXIT_THROTTLE = 0.3                       # throttle cap within exit_delay_m past an apex
 MAX_DELAY_STEPS = 32
 # Reward weights (per control step).
 V_REF = 40.0
@@ -98,13 +110,15 @@ def decode_cues(actions: np.ndarray) -> dict[str, np.ndarray]:
 
 def sf_grip(rider: RiderProfile, conf: np.ndarray) -> np.ndarray:
     """Lateral grip (in g) the rider plans to use, given its confidence in [-1, 1]."""
-    return rider.speed_factor * (1.0 + rider.confidence_gain * conf) * MU_NOMINAL
+    push, caution = np.maximum(conf, 0.0), np.maximum(-conf, 0.0)
+    return rider.speed_factor * (1.0 + rider.confidence_gain * push - CAUTION_SPEED * caution) * MU_NOMINAL
 
 
 def brake_decel_g(rider: RiderProfile, conf: np.ndarray) -> np.ndarray:
-    """Braking deceleration the rider uses, g. Any cue (brake now / brake later and carry
-    speed) makes the rider brake more decisively."""
-    return np.minimum(rider.brake_decel_g * (1.0 + 0.35 * np.abs(conf)), BRAKE_MAX_G)
+    """Braking deceleration the rider uses, g: a push ("brake later, carry speed") makes a
+    timid rider brake more firmly, up to :data:`PUSH_DECEL_G`."""
+    push = np.maximum(conf, 0.0)
+    return rider.brake_decel_g + push * max(PUSH_DECEL_G - rider.brake_decel_g, 0.0)
 
 
 class RideSim:
@@ -174,12 +188,12 @@ class RideSim:
     def _grid(self, s: np.ndarray) -> np.ndarray:
         return (np.mod(s, self.length) / GRID_M).astype(np.int64) % self.track.n_grid
 
-    def _allowed_v2(self, m: np.ndarray | slice = slice(None)) -> np.ndarray:
+    def _allowed_v2(self, m: np.ndarray | slice = slice(None), ahead_s: float = 0.0) -> np.ndarray:
         """The rider's planned speed squared: min over the local corner and the next two apexes."""
         r, tr = self.rider, self.track
         conf = self.conf[m]
         decel = brake_decel_g(r, conf) * G
-        s = self.s[m]
+        s = self.s[m] + self.v[m] * ahead_s
         idx = self._grid(s)
         k1 = tr.next_apex[idx]
         k2 = (k1 + 1) % self.n_apex
@@ -190,8 +204,10 @@ class RideSim:
         vc1 = grip * (1.0 + self.corner_noise[m][rows, k1]) / tr.apex_kappa[k1]
         vc2 = grip * (1.0 + self.corner_noise[m][rows, k2]) / tr.apex_kappa[k2]
         # braking should be done BRAKE_LEAD_M before the apex (upright, not while leaning)
-        b1 = np.maximum(d1 + self.brake_err[m][rows, k1] - BRAKE_LEAD_M, 0.0)
-        b2 = np.maximum(d2 + self.brake_err[m][rows, k2] - BRAKE_LEAD_M, 0.0)
+        # a timid rider finishes braking brake_margin_m earlier still; a push shrinks that
+        lead = BRAKE_LEAD_M + r.brake_margin_m * (1.0 - MARGIN_PUSH * np.maximum(conf, 0.0))
+        b1 = np.maximum(d1 + self.brake_err[m][rows, k1] - lead, 0.0)
+        b2 = np.maximum(d2 + self.brake_err[m][rows, k2] - lead, 0.0)
         ahead = (idx + (self.v[m] * LOOK_AHEAD_S / GRID_M).astype(np.int64)) % tr.n_grid
         kappa_seen = np.maximum(np.abs(tr.line_kappa[idx]), np.abs(tr.line_kappa[ahead]))
         local = grip / np.maximum(kappa_seen, 1e-4)
@@ -221,16 +237,25 @@ class RideSim:
         self.u_lat *= np.exp(-DT / LINE_CUE_TAU_S)
 
         # The rider's own speed control towards the planned envelope.
-        v_plan = np.sqrt(self._allowed_v2())
+        v_plan = np.sqrt(self._allowed_v2(ahead_s=PLAN_AHEAD_S))
         err = v_plan - self.v
         t_max = np.clip(r.throttle_max + 0.25 * self.conf, 0.0, 1.0)
         b_max = brake_decel_g(r, self.conf) / BRAKE_MAX_G
         # Riders share grip between cornering and braking/drive as they believe it to be.
+        # Riders plan with the nominal grip, so on a low-grip surface a push is what bites.
         grip_left = np.sqrt(np.maximum((sf_grip(r, self.conf) * G) ** 2 - self.a_lat ** 2, 0.0))
-        b_max = np.minimum(b_max, grip_left / (BRAKE_MAX_G * G))
+        # riders feel the total deceleration, so drag counts against the brake grip
+        drag = DRAG_PER_M * self.v * self.v
+        b_max = np.minimum(b_max, np.maximum(grip_left - drag, 0.0) / (BRAKE_MAX_G * G))
         t_max = np.minimum(t_max, grip_left / DRIVE_MAX)
+        # Late throttle: part throttle until exit_delay_m past the last apex (less when pushed).
+        idx0 = self._grid(self.s)
+        prev_apex = (tr.next_apex[idx0] - 1) % self.n_apex
+        since_apex = np.mod(np.mod(self.s, self.length) - tr.apex_s[prev_apex], self.length)
+        exiting = since_apex < r.exit_delay_m * (1.0 - np.maximum(self.conf, 0.0))
+        t_max = np.where(exiting, np.minimum(t_max, EXIT_THROTTLE), t_max)
         thr_cmd = np.clip(0.4 * err, 0.0, t_max)
-        brk_cmd = np.clip(-0.35 * err, 0.0, b_max)
+        brk_cmd = np.clip(-BRAKE_GAIN * err, 0.0, b_max)
         self.thr += np.clip(thr_cmd - self.thr, -4 * DT, 4 * DT)
         self.brk += np.clip(brk_cmd - self.brk, -6 * DT, 6 * DT)
 

@@ -105,3 +105,49 @@ def test_nan_actions_do_not_poison_the_state():
     sim = RideSim(get_track("kestrel"), get_rider("amateur"), n=2, seed=0)
     sim.step(np.array([[np.nan, 0.5, 0.5], [np.inf, -np.inf, 2.0]]))
     assert np.all(np.isfinite(sim.observe()))
+
+
+def _violations_and_laps(policy, *, mu=None, track="kestrel", n=16, seed=7, steps=1600):
+    sim = RideSim(get_track(track), get_rider("amateur"), n=n, seed=seed)
+    if mu is not None:
+        sim.mu[:] = mu
+    viol = 0
+    lap = np.full(n, np.nan)
+    for _ in range(steps):
+        r = sim.step(policy(sim))
+        viol += int(r.violation.sum())
+        first = r.lap_done & np.isnan(lap)
+        lap[first] = r.lap_time[first]
+    return viol, lap
+
+
+def _pulsed(cue, when):
+    """A cue given for 1 s out of every 3 s whenever ``when(sim)`` holds (duty <= 1/3)."""
+    def pol(sim):
+        a = np.zeros((sim.n, 3))
+        on = when(sim) & (np.mod(sim.t, 3.0) < 1.0)
+        a[on] = cue
+        return a
+    return pol
+
+
+def test_carry_speed_cues_on_low_grip_cost_safety():
+    """A push where grip is low (riders plan with the nominal grip) adds safety events."""
+    push = _pulsed((0.8, 0.8, freq01(75.0)), lambda sim: np.ones(sim.n, dtype=bool))
+    v_push, _ = _violations_and_laps(push, mu=1.12)
+    v_none, _ = _violations_and_laps(silent, mu=1.12)
+    assert v_push > 1.3 * v_none
+
+
+def test_slow_cues_on_straights_cost_lap_time():
+    slow = _pulsed((0.8, 0.8, freq01(250.0)), lambda sim: np.abs(sim.a_lat) < 2.0)
+    _, lap_slow = _violations_and_laps(slow)
+    _, lap_none = _violations_and_laps(silent)
+    assert np.nanmean(lap_slow) > np.nanmean(lap_none) + 0.5
+
+
+def test_expert_cues_make_the_amateur_faster_on_a_heldout_track():
+    coach = ExpertCoach(get_track("merlin"))
+    _, lap_coached = _violations_and_laps(lambda sim: coach(sim), track="merlin", steps=2400)
+    _, lap_none = _violations_and_laps(silent, track="merlin", steps=2400)
+    assert np.nanmean(lap_coached) < 0.97 * np.nanmean(lap_none)
