@@ -41,7 +41,8 @@ app.add_typer(schema_app, name="schema")
 
 #: Modules that add verbs with ``register(app)``. Only modules whose verbs work are listed.
 VERB_MODULES: list[str] = ["motocoach.device.cli", "motocoach.training.cli",
-                             "motocoach.quantization.cli", "motocoach.pipeline"]
+                             "motocoach.quantization.cli", "motocoach.pipeline",
+                             "motocoach.boards"]
 
 
 @app.callback()
