@@ -86,7 +86,7 @@ def test_hil_latency_sil_and_qemu(bench_result, tmp_path):
             if not math.isfinite(s[k]):
                 notes += f"; {k} is infinite (lost replies), written as the 50 ms timeout"
         metrics.update(frames=s["frames"], timeouts=s["timeouts"], mismatches=r["mismatches"],
-                       nacks=r["nacks"])
+                       nacks=r["nacks"], host_loadavg_1m=round(os.getloadavg()[0], 2))
         if math.isfinite(r["infer_us_median"]):
             metrics["device_infer_us_median"] = r["infer_us_median"]
         bench_result(f"hil_{kind}", kind, metrics, notes=notes)

@@ -28,9 +28,10 @@ def test_demo_pipeline_wall_time(bench_result):
     metrics["uncoached_lap_s"] = lap["uncoached"]["lap_time_s"] or 0.0
     metrics["lap_mismatches"] = lap["coached"]["mismatches"]
     metrics["lap_lost_replies"] = lap["latency"]["timeouts"]
+    metrics["host_loadavg_1m"] = round(os.getloadavg()[0], 2)
     bench_result("pipeline", "host", metrics,
                  notes=f"preset {PRESET}; wall times on the host (2 shared cores); the lap stage streams "
                        "through the SIL firmware at 20 Hz real time; lap times are simulated seconds "
-                       "(0 = did not finish)")
+                       "(0 = did not finish); host_loadavg_1m = machine load when it ended (other jobs share the cores)")
     assert s["demo_wall_s"] < 600, f"demo took {s['demo_wall_s']} s, budget 600 s after setup"
     assert lap["coached"]["mismatches"] == 0
