@@ -3,7 +3,8 @@
 Every ``device update`` / ``device rollback`` (and refusals) adds one line::
 
     {"time": "...Z", "operation": "update", "device": {...}, "before": {...}, "after": {...},
-     "bundle_sha256": "...", "result": "ok" | "refused" | "failed" | "dry-run", "detail": "..."}
+     "bundle_sha256": "...", "result": "ok" | "refused" | "failed" | "dry-run", "detail": "...",
+     "warnings": [...]}
 
 Lines are appended with O_APPEND and fsync'd before the command reports success, so a log a
 technician hands in holds every operation up to the last one, even after a crash or power loss.
@@ -50,13 +51,16 @@ class AuditLog:
 
     def append(self, *, operation: str, device: dict[str, Any], result: str,
                before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
-               bundle_sha256: str | None = None, detail: str = "") -> dict[str, Any]:
-        """Write one entry durably (write + fsync) and return it."""
+               bundle_sha256: str | None = None, detail: str = "",
+               warnings: list[str] | None = None) -> dict[str, Any]:
+        """Write one entry durably (write + fsync) and return it. ``warnings``: what the
+        technician was warned about (e.g. the unit trusts the public development key)."""
         if result not in RESULTS:
             raise ValueError(f"result must be one of {RESULTS}")
         entry = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                  "operation": operation, "device": device, "before": before, "after": after,
-                 "bundle_sha256": bundle_sha256, "result": result, "detail": detail}
+                 "bundle_sha256": bundle_sha256, "result": result, "detail": detail,
+                 "warnings": list(warnings or [])}
         line = (json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n").encode()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

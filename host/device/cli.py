@@ -16,6 +16,7 @@ from rich.table import Table
 from motocoach.errors import ConfigError
 
 console = Console()
+err_console = Console(stderr=True)
 
 device_app = typer.Typer(help="Identify, update, roll back and read logs of a unit.", no_args_is_help=True)
 bundle_app = typer.Typer(help="Create and verify signed update bundles.", no_args_is_help=True)
@@ -26,6 +27,19 @@ BAUD = typer.Option(921600, "--baud", help="Line rate of the coach protocol.")
 AUDIT = typer.Option(None, "--audit-log", help="Audit log file (default: $MOTOCOACH_AUDIT_LOG or "
                      "~/.local/share/motocoach/audit.jsonl).")
 UNIT = typer.Option(None, "--unit-id", help="The unit's label or serial number, recorded in the audit log.")
+TRUSTED = typer.Option(None, "--trusted-key", help="Public key bundles must be signed with (default: "
+                       "$MOTOCOACH_TRUSTED_KEY, else the public development key firmware/keys/dev_ed25519.pub).")
+
+
+def warn(text: str) -> None:
+    """A warning nobody can miss (stderr, bold)."""
+    err_console.print(f"[bold yellow]WARNING:[/] [bold]{text}[/]", soft_wrap=True)
+
+
+def _trusted(path: Optional[Path]) -> Path:
+    from motocoach import keys
+
+    return path if path is not None else keys.default_trusted_key()
 
 
 def _open(baud: int):
@@ -63,7 +77,11 @@ def info(port: str = PORT, baud: int = BAUD) -> None:
     t.add_row("slots", f"A {d.slot_state('a')}, B {d.slot_state('b')}, {i['slot_size']} bytes each")
     t.add_row("self-test", "passed" if i["selftest_ok"] else "[red]FAILED: motors disabled[/]")
     t.add_row("feature schema", f"{i['schema_hash']:08x}, engine v{i['engine_version']}")
-    t.add_row("trusted key", f"{i['key_id']:08x}")
+    from motocoach import keys
+
+    dev = keys.is_dev_key(i["key_id"])
+    t.add_row("trusted key", f"{i['key_id']:08x}" + ("  [bold yellow]PUBLIC DEVELOPMENT KEY: anyone can sign "
+                                                      "updates for this unit[/]" if dev else ""))
     if d.status:
         s = d.status
         t.add_row("state", "ok" if s["state"] == 0 else f"[red]fault {s['fault']}[/]")
@@ -77,12 +95,11 @@ def info(port: str = PORT, baud: int = BAUD) -> None:
 @device_app.command("update")
 def update(port: str = PORT, bundle: Path = typer.Option(..., "--bundle", "-b", help="Signed bundle (.mcb)."),
            dry_run: bool = typer.Option(False, "--dry-run", help="Only check that the bundle fits the unit."),
-           trusted_key: Path = typer.Option(Path("keys/dev_ed25519.pub"), "--trusted-key",
-                                            help="Public key the bundle must be signed with."),
-           baud: int = BAUD, audit_log: Optional[Path] = AUDIT, unit_id: Optional[str] = UNIT) -> None:
+           trusted_key: Optional[Path] = TRUSTED, baud: int = BAUD, audit_log: Optional[Path] = AUDIT, unit_id: Optional[str] = UNIT) -> None:
     """Check a bundle against the unit, then install it (model: into the inactive slot).
 
     Nothing is written unless the signature, key, board, protocol range and schema all match.
+    Warns loudly when the unit trusts the public development key.
     Example: motocoach device update --port /dev/ttyUSB0 --bundle model-v2.mcb --dry-run
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -96,16 +113,17 @@ def update(port: str = PORT, bundle: Path = typer.Option(..., "--bundle", "-b", 
         def progress(stage: str, done: int, total: int) -> None:
             bar.update(task, description=stage, completed=done, total=total)
 
-        r = ops.update(port, bundle, trusted_key=trusted_key, audit=_audit(audit_log), open_link=_open(baud),
-                       dry_run=dry_run, unit_id=unit_id, progress=progress)
+        r = ops.update(port, bundle, trusted_key=_trusted(trusted_key), audit=_audit(audit_log),
+                       open_link=_open(baud), dry_run=dry_run, unit_id=unit_id, progress=progress, warn=warn)
     console.print(r.line)
 
 
 @device_app.command("rollback")
 def rollback(port: str = PORT, baud: int = BAUD, audit_log: Optional[Path] = AUDIT,
              unit_id: Optional[str] = UNIT) -> None:
-    """Switch the unit back to the model in its other slot.
+    """Go back to the previous model: the other slot's, else the factory model built into the firmware.
 
+    On a unit running its factory model after such a rollback, rollback undoes it.
     Example: motocoach device rollback --port /dev/ttyUSB0
     """
     from motocoach.device import ops
@@ -165,53 +183,85 @@ def bundle_create(out: Path = typer.Option(..., "--out", "-o", help="Bundle file
                   image: list[str] = typer.Option([], "--image", help="Firmware image OFFSET:FILE (repeat)."),
                   firmware_version: Optional[str] = typer.Option(None, "--firmware-version"),
                   chip: str = typer.Option("esp32", "--chip", help="esptool chip name for firmware images."),
-                  key: Path = typer.Option(Path("keys/dev_ed25519.key"), "--key", help="Private signing key.")) -> None:
+                  key: Optional[Path] = typer.Option(None, "--key", help="Private signing key (default: the "
+                                                     "public development key firmware/keys/dev_ed25519.key).")) -> None:
     """Pack a model and/or firmware images with their manifest and sign it.
+
+    Warns loudly when signing with the public development key.
 
     Example: motocoach bundle create --out model.mcb --board esp32dev --model firmware/lib/coach_model/default_model.cmb
     """
     from motocoach import bundle as bundles
     from motocoach import keys
 
-    b = bundles.create(out, private_key=keys.load_private(key), boards=board, model=model,
-                       model_manifest=model_manifest, images=[_parse_image(s) for s in image],
+    b = bundles.create(out, private_key=keys.load_private(key or keys.dev_private_key()), boards=board,
+                       model=model, model_manifest=model_manifest, images=[_parse_image(s) for s in image],
                        firmware_version=firmware_version, chip=chip)
+    if keys.is_dev_key(b.signer_key_id):
+        warn(keys.DEV_SIGNER_WARNING)
     console.print(f"wrote {out}: {b.describe()}, signed by key {b.signer_key_id:08x}, sha256 {b.sha256[:16]}...")
 
 
 @bundle_app.command("verify")
 def bundle_verify(path: Path = typer.Argument(..., help="Bundle file."),
-                  trusted_key: Path = typer.Option(Path("keys/dev_ed25519.pub"), "--trusted-key")) -> None:
+                  trusted_key: Optional[Path] = TRUSTED) -> None:
     """Check a bundle's payload hashes and signature against the trusted key.
 
-    Example: motocoach bundle verify model.mcb --trusted-key keys/dev_ed25519.pub
+    Example: motocoach bundle verify model.mcb --trusted-key release_ed25519.pub
     """
     from motocoach import bundle as bundles
     from motocoach import keys
 
     b = bundles.read(path)
-    bundles.verify(b, keys.load_public(trusted_key))
+    bundles.verify(b, keys.load_public(_trusted(trusted_key)))
+    if keys.is_dev_key(b.signer_key_id):
+        warn(keys.DEV_SIGNER_WARNING)
     console.print(f"OK: {b.describe()}; signed by key {b.signer_key_id:08x}; created {b.manifest['created']['utc']}")
 
 
 @keys_app.command("generate")
-def keys_generate(private: Path = typer.Option(Path("keys/dev_ed25519.key"), "--private"),
-                  public: Path = typer.Option(Path("keys/dev_ed25519.pub"), "--public"),
+def keys_generate(out: Path = typer.Option(..., "--out", help="Folder for <name>.key (mode 0600) and <name>.pub; "
+                                           "keep it outside the repository."),
+                  name: str = typer.Option("release_ed25519", "--name", help="File name stem of the pair."),
                   header: bool = typer.Option(True, "--header/--no-header",
-                                              help="Also write the firmware's trusted_key.h."),
-                  root: Path = typer.Option(Path("."), "--root", help="Repository root for the header."),
+                                              help="Also regenerate the firmware's trusted_key.h from the new key."),
+                  root: Optional[Path] = typer.Option(None, "--root", help="Repository root for the header "
+                                                      "(default: this checkout)."),
                   overwrite: bool = typer.Option(False, "--overwrite")) -> None:
-    """Make a development key pair (private key mode 0600, never commit it).
+    """Make a production signing key pair and point the firmware build at its public key.
 
-    Example: motocoach keys generate
+    The private key never goes into git (*.key is ignored); keep it on the release machine.
+    Example: motocoach keys generate --out ~/motocoach-release-key
     """
     from motocoach import keys
 
-    kp = keys.generate(private, public, overwrite=overwrite)
-    console.print(f"key {kp.key_id:08x}: private {kp.private_path} (mode 0600, keep it off git), public {kp.public_path}")
+    kp = keys.generate_in(out, name, overwrite=overwrite)
+    console.print(f"key {kp.key_id:08x}: private {kp.private_path} (mode 0600: keep it on this machine, "
+                  f"never in git), public {kp.public_path}", soft_wrap=True)
     if header:
-        h = keys.write_trusted_key_header(keys.load_public(public), root)
-        console.print(f"wrote {h}: rebuild the firmware so units trust this key")
+        h = keys.write_trusted_key_header(kp.public_path, root or keys.REPO)
+        console.print(f"wrote {h}: firmware built from it trusts only key {kp.key_id:08x}. SIL/QEMU tests and "
+                      "the demo need the development key: restore it with `motocoach keys header` before "
+                      "committing", soft_wrap=True)
+
+
+@keys_app.command("header")
+def keys_header(public: Optional[Path] = typer.Option(None, "--public", help="Public key (default: the "
+                                                      "development key firmware/keys/dev_ed25519.pub)."),
+                root: Optional[Path] = typer.Option(None, "--root", help="Repository root (default: this checkout).")
+                ) -> None:
+    """Regenerate the firmware's trusted_key.h from a public key (rotation, release builds).
+
+    Example: motocoach keys header --public ~/motocoach-release-key/release_ed25519.pub
+    """
+    from motocoach import keys
+
+    pub = public or keys.dev_public_key()
+    h = keys.write_trusted_key_header(pub, root or keys.REPO)
+    kid = keys.key_id(keys.raw_public(keys.load_public(pub)))
+    console.print(f"wrote {h} for key {kid:08x}; rebuild the firmware", soft_wrap=True)
+    if keys.is_dev_key(kid):
+        warn("firmware built from this header trusts the public development key: anyone can sign updates for it")
 
 
 def register(app: typer.Typer) -> None:

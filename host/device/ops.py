@@ -26,6 +26,8 @@ from motocoach.protocol.spec import MsgType, SlotState, Status
 
 #: ``progress(stage, done, total)`` callback used for the progress bar.
 Progress = Callable[[str, int, int], None]
+#: ``warn(text)``: shown to the technician at once (before any refusal), and logged.
+Warn = Callable[[str], None]
 SLOT_NAMES = {0: "factory", 1: "A", 2: "B"}
 
 
@@ -100,8 +102,22 @@ def identify(link: Link, *, with_status: bool = False, timeout: float = 1.0) -> 
     return DeviceInfo(ident, st)
 
 
+def key_warnings(info: DeviceInfo | None, b: bundles.Bundle | None = None) -> list[str]:
+    """Loud warnings when the publicly known development key is involved."""
+    out = []
+    if info is not None and keys.is_dev_key(info.identity["key_id"]):
+        out.append(keys.DEV_KEY_WARNING)
+    if b is not None and keys.is_dev_key(b.signer_key_id) and not out:
+        out.append(keys.DEV_SIGNER_WARNING)
+    return out
+
+
 def check_bundle(bundle_path: Path, info: DeviceInfo, trusted_key: Path) -> bundles.Bundle:
-    """Read + verify the bundle and check it against the unit; raise BundleError with every reason."""
+    """Read + verify the bundle and check it against the unit; raise BundleError with every reason.
+
+    This is the host's half of the trust argument: the ed25519 signature over the manifest (which
+    holds every payload's sha256) and the unit's trusted key id. The unit itself checks only the
+    model's sha256 (against MODEL_BEGIN's) and its self-test, so nothing reaches it unchecked."""
     b = bundles.read(bundle_path)
     bundles.verify(b, keys.load_public(trusted_key))
     problems = bundles.compatibility_problems(b, info.identity)
@@ -214,25 +230,39 @@ def _device_ref(port: str, info: DeviceInfo | None, unit_id: str | None) -> dict
 
 def update(port: str, bundle_path: Path, *, trusted_key: Path, audit: AuditLog,
            open_link: Callable[[str], Link], dry_run: bool = False, unit_id: str | None = None,
-           progress: Progress | None = None, flash: Callable[..., None] = flash_firmware) -> Result:
-    """identify -> check (before any write) -> update -> confirm via HELLO -> audit log."""
+           progress: Progress | None = None, flash: Callable[..., None] = flash_firmware,
+           warn: Warn | None = None) -> Result:
+    """identify -> check (before any write) -> update -> confirm via HELLO -> audit log.
+
+    ``warn`` gets each warning (the development key) as soon as it is known."""
     bundle_sha = None
     link = open_link(port)
     before = None
+    warnings: list[str] = []
+
+    def note(texts: list[str]) -> None:
+        for t in texts:
+            if t not in warnings:
+                warnings.append(t)
+                if warn:
+                    warn(t)
     try:
         before = identify(link)
+        note(key_warnings(before))
         try:
-            bundle_sha = bundles.read(bundle_path).sha256
+            read_back = bundles.read(bundle_path)
+            bundle_sha = read_back.sha256
+            note(key_warnings(before, read_back))
             b = check_bundle(bundle_path, before, trusted_key)
         except BundleError as e:
             audit.append(operation="update", device=_device_ref(port, before, unit_id), result="refused",
-                         before=before.versions(), bundle_sha256=bundle_sha, detail=str(e))
+                         before=before.versions(), bundle_sha256=bundle_sha, detail=str(e), warnings=warnings)
             raise
         if dry_run:
             line = f"dry run: {b.describe()} fits this {before.board} unit; nothing was written"
             audit.append(operation="update", device=_device_ref(port, before, unit_id), result="dry-run",
-                         before=before.versions(), bundle_sha256=b.sha256, detail=line)
-            return Result("dry-run", line, before)
+                         before=before.versions(), bundle_sha256=b.sha256, detail=line, warnings=warnings)
+            return Result("dry-run", line, before, extra={"warnings": warnings})
         if b.firmware:
             link.close()
             flash(b, port)
@@ -243,7 +273,8 @@ def update(port: str, bundle_path: Path, *, trusted_key: Path, audit: AuditLog,
     except MotoCoachError as e:
         if not isinstance(e, BundleError):
             audit.append(operation="update", device=_device_ref(port, before, unit_id), result="failed",
-                         before=before.versions() if before else None, bundle_sha256=bundle_sha, detail=str(e))
+                         before=before.versions() if before else None, bundle_sha256=bundle_sha, detail=str(e),
+                         warnings=warnings)
         raise
     finally:
         link.close()
@@ -257,10 +288,11 @@ def update(port: str, bundle_path: Path, *, trusted_key: Path, audit: AuditLog,
         f"updated: {before.board} now runs firmware {after.firmware}, model {after.model_id} "
         f"({after.model_sha256[:12]}) in slot {after.active_slot}")
     audit.append(operation="update", device=_device_ref(port, after, unit_id), result=result,
-                 before=before.versions(), after=after.versions(), bundle_sha256=b.sha256, detail=line)
+                 before=before.versions(), after=after.versions(), bundle_sha256=b.sha256, detail=line,
+                 warnings=warnings)
     if problems:
         raise DeviceError(line)
-    return Result(result, line, before, after)
+    return Result(result, line, before, after, extra={"warnings": warnings})
 
 
 def _reopen(open_link: Callable[[str], Link], port: str, wait_s: float = 10.0) -> Link:
@@ -279,14 +311,16 @@ def _reopen(open_link: Callable[[str], Link], port: str, wait_s: float = 10.0) -
 
 def rollback(port: str, *, audit: AuditLog, open_link: Callable[[str], Link],
              unit_id: str | None = None) -> Result:
-    """Switch the unit back to the model in its other slot (if that one is valid)."""
+    """Go back to the previous model: the other slot's model if that one is valid, else the
+    factory model (the slot rolled back from is retired: kept, never booted, overwritten by the
+    next update). On a unit running its factory model, rollback undoes such a retire."""
     link = open_link(port)
     before = None
     try:
         before = identify(link)
         st, slot = _ack(link.request(MsgType.MODEL_ROLLBACK, b"", timeout=5.0), MsgType.MODEL_ROLLBACK)
         if st != Status.OK:
-            why = ("there is no other valid model on the unit" if st == Status.NO_VALID_SLOT
+            why = ("the unit runs its factory model and holds no other model" if st == Status.NO_VALID_SLOT
                    else _status_name(st))
             raise DeviceError(f"rollback refused: {why}; the current model keeps running")
         after = identify(link)
@@ -296,7 +330,8 @@ def rollback(port: str, *, audit: AuditLog, open_link: Callable[[str], Link],
         raise
     finally:
         link.close()
-    line = (f"rolled back: model {after.model_id} ({after.model_sha256[:12]}) in slot {after.active_slot}, "
+    where = "the factory model" if after.identity["active_slot"] == 0 else f"slot {after.active_slot}"
+    line = (f"rolled back: model {after.model_id} ({after.model_sha256[:12]}) from {where}, "
             f"was {before.model_id} ({before.model_sha256[:12]})")
     audit.append(operation="rollback", device=_device_ref(port, after, unit_id), result="ok",
                  before=before.versions(), after=after.versions(), detail=line)

@@ -2,15 +2,17 @@
 
 Each round: start the SIL on the same slot backing file, check it booted a valid model (IDENTITY
 model hash is the one active before the round or the one being sent, self-test passed, and a
-TELEMETRY reply equals the reference prediction for that model), then start a model-only update
-of the *other* model and SIGKILL the process at a seeded random moment (uniformly over the
-update, or just after MODEL_COMMIT was sent, where the slot record is written). The last boot is
-checked as well. A boot that fails any check counts as bricked.
+TELEMETRY reply equals the reference prediction for that model; the two models answer
+differently), then start a model-only update of the *other* model and SIGKILL the process at a
+seeded random moment (uniformly over the update, or just after MODEL_COMMIT was sent, where the
+slot record is written). The last boot is checked as well. A boot that fails any check counts as
+bricked.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import threading
 import time
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from motocoach.device import ops
-from motocoach.errors import MotoCoachError
+from motocoach.errors import DeviceError, MotoCoachError
 
 #: ``reply_ok(model_sha256_hex, telemetry_values, haptic_fields) -> bool``
 ReplyCheck = Callable[[str, Sequence[float], dict[str, Any]], bool]
@@ -35,6 +37,24 @@ class CampaignResult:
     boots_old: int = 0
     problems: list[str] = field(default_factory=list)
     update_s: list[float] = field(default_factory=list)
+
+
+class _UntilPowerCut:
+    """A link whose requests fail at once when the target process is gone, instead of waiting for
+    the link's reconnect attempts; replies are passed through untouched."""
+
+    def __init__(self, link: Any, target: Any) -> None:
+        self.link, self.target = link, target
+
+    def request(self, msg_type: Any, payload: bytes = b"", timeout: float | None = None) -> Any:
+        # the link breaks first when the cut lands: poll() can't see the kill while the killing
+        # thread is still reaping the process
+        if not getattr(self.target, "alive", True) or not getattr(self.link, "is_open", True):
+            raise DeviceError("the unit lost power")
+        return self.link.request(msg_type, payload, timeout=timeout)
+
+    def close(self) -> None:
+        self.link.close()
 
 
 def _boot_check(link: Any, allowed: dict[str, str], telemetry: Sequence[float],
@@ -59,13 +79,15 @@ def _boot_check(link: Any, allowed: dict[str, str], telemetry: Sequence[float],
     return sha, ""
 
 
-def run_campaign(slots_file: Path, models: Sequence[tuple[bytes, str]], *, cuts: int, seed: int,
+def _run_campaign(slots_file: Path, models: Sequence[tuple[bytes, str]], *, cuts: int, seed: int,
                  start: Callable[..., Any], open_link: Callable[[str], Any], telemetry: Sequence[float],
                  reply_ok: ReplyCheck | None = None, factory_sha256: str | None = None,
-                 commit_window_share: float = 0.3) -> CampaignResult:
-    """Run ``cuts`` kill-and-restart rounds alternating between two ``(blob, model_id)`` models.
+                 commit_window_share: float = 0.3, est_update_s: float = 0.5) -> CampaignResult:
+    """The campaign itself (see :func:`run_campaign`).
 
     ``start(slots=path)`` returns a target with ``.port`` and ``.kill()`` (SIGKILL = power cut).
+    ``est_update_s``: first guess of one update's duration (then tracked); uniform cuts fall in
+    [0, 1.1 x estimate], so a good guess puts most of them inside the transfer.
     """
     if len(models) != 2:
         raise ValueError("give exactly two models to alternate between")
@@ -77,7 +99,6 @@ def run_campaign(slots_file: Path, models: Sequence[tuple[bytes, str]], *, cuts:
         names.setdefault(factory_sha256, "factory")
     current: str | None = None  # sha of the model running before the round (None: not known yet)
     sending: str | None = None  # sha of the model the previous round was sending
-    est_update_s = 0.5
     for i in range(cuts + 1):
         target = start(slots=slots_file)
         link = None
@@ -116,7 +137,7 @@ def run_campaign(slots_file: Path, models: Sequence[tuple[bytes, str]], *, cuts:
                 progress = None
             t0 = time.perf_counter()
             try:
-                ops.send_model(link, blob, model_id, progress=progress, timeout=1.0)
+                ops.send_model(_UntilPowerCut(link, target), blob, model_id, progress=progress, timeout=1.0)
                 res.completed_updates += 1
                 est_update_s = 0.7 * est_update_s + 0.3 * (time.perf_counter() - t0)
                 res.update_s.append(time.perf_counter() - t0)
@@ -136,48 +157,95 @@ def run_campaign(slots_file: Path, models: Sequence[tuple[bytes, str]], *, cuts:
     return res
 
 
+def run_campaign(slots_file: Path, models: Sequence[tuple[bytes, str]], **kw: Any) -> CampaignResult:
+    """Run ``cuts`` kill-and-restart rounds alternating between two ``(blob, model_id)`` models.
+
+    Keyword arguments as :func:`_run_campaign`. The serial link's "read failed" warnings are
+    silenced meanwhile: every cut breaks the link on purpose.
+    """
+    link_log = logging.getLogger("motocoach.link")
+    level = link_log.level
+    link_log.setLevel(logging.ERROR)
+    try:
+        return _run_campaign(slots_file, models, **kw)
+    finally:
+        link_log.setLevel(level)
+
+
 def variant_model(model_dir: Path, out_dir: Path, model_id: str = "coach-alt") -> tuple[Path, Path]:
-    """The default model under another id: a second valid blob (same weights, other sha256),
-    with its manifest. Returns (blob path, manifest path) under ``out_dir/model_id``."""
+    """A second, genuinely different model for update tests: the factory ``.tflite`` with the last
+    layer's int32 bias shifted, put through the same codegen, so its golden vectors are recomputed
+    by the TFLM runtime and it passes its own self-test. Its replies differ from the factory
+    model's for most telemetry. Returns (blob path, manifest path) under ``out_dir/model_id``;
+    the manifest's ``.tflite`` sits next to it (``HostEngine.from_manifest`` works on it)."""
     import json
 
-    from motocoach.quantization.blob import read_blob, write_blob
+    import numpy as np
 
-    p = read_blob((model_dir / "default_model.cmb").read_bytes())
-    p["model_id"] = model_id
-    blob = write_blob(p)
-    man = json.loads((model_dir / "manifest.json").read_text())
-    man.update(model_id=model_id, model_sha256=hashlib.sha256(blob).hexdigest())
+    from motocoach.errors import CodegenError
+    from motocoach.quantization.codegen import render_all
+    from motocoach.quantization.tflite_model import parse_tflite
+
+    tflite = (model_dir / "default_model.tflite").read_bytes()
+    last = parse_tflite(tflite).layers[-1]
+    old = last.bias.astype("<i4").tobytes()
+    if tflite.count(old) != 1:
+        raise CodegenError("cannot locate the last layer's bias in the .tflite to make a variant model")
+    delta = np.array([40000 * (-1) ** k for k in range(last.n_out)], np.int64)  # about 0.5 in output units
+    new = (last.bias.astype(np.int64) + delta).astype("<i4").tobytes()
+    base = json.loads((model_dir / "manifest.json").read_text())
+    files = render_all(tflite.replace(old, new), model_id=model_id,
+                       created={"variant_of": base["model_sha256"], "change": "last layer bias + (40000, -40000, ...)"})
     d = out_dir / model_id
     d.mkdir(parents=True, exist_ok=True)
-    (d / "model.cmb").write_bytes(blob)
-    (d / "manifest.json").write_text(json.dumps(man))
-    return d / "model.cmb", d / "manifest.json"
+    for name in ("default_model.cmb", "default_model.tflite", "manifest.json"):
+        (d / name).write_bytes(files[name])
+    return d / "default_model.cmb", d / "manifest.json"
+
+
+def expected_outputs(manifest: Path, telemetry: Sequence[float]) -> list[int]:
+    """The int8 outputs the TFLM reference gives for one telemetry sample (what HAPTIC reports)."""
+    import numpy as np
+
+    from motocoach.quantization.host_engine import HostEngine
+
+    out, _ = HostEngine.from_manifest(manifest).predict(np.asarray([telemetry], np.float32))
+    return [int(v) for v in np.asarray(out).reshape(-1)]
+
+
+def probe_telemetry() -> list[float]:
+    """One fixed telemetry sample (mid-range of every feature) for telling models apart."""
+    from motocoach.schema import load_schema
+
+    return [0.5 * (f.min + f.max) for f in load_schema().features]
 
 
 def sil_campaign(workdir: Path, model_dir: Path, *, cuts: int, seed: int) -> CampaignResult:
     """Power-cut campaign on the SIL between the default model and :func:`variant_model`.
 
     Each boot's HAPTIC reply to one telemetry sample must equal the TFLM reference prediction
-    (``HostEngine``) of the default model; both models share its weights.
+    (``HostEngine``) of the model that IDENTITY names; the two models give different replies.
     """
-    import numpy as np
-
     from motocoach.device.link import SerialLink
-    from motocoach.quantization.host_engine import HostEngine
-    from motocoach.schema import load_schema
     from motocoach.targets import start_sil
 
-    engine = HostEngine.from_manifest(model_dir / "manifest.json")
-    telemetry = [0.5 * (f.min + f.max) for f in load_schema().features]
-    expect, _ = engine.predict(np.asarray([telemetry], np.float32))
-    expect_out = [int(v) for v in np.asarray(expect).reshape(-1)]
+    telemetry = probe_telemetry()
+    alt_blob, alt_manifest = variant_model(model_dir, workdir)
+    with start_sil(slots=workdir / "calibrate.bin") as scratch, SerialLink(scratch.port, timeout=1.0) as link:
+        t0 = time.perf_counter()
+        ops.send_model(link, alt_blob.read_bytes(), "coach-alt")  # how long one update takes here
+        est = time.perf_counter() - t0
+    default = ((model_dir / "default_model.cmb").read_bytes(), "default")
+    alt = (alt_blob.read_bytes(), "coach-alt")
+    expect = {hashlib.sha256(default[0]).hexdigest(): expected_outputs(model_dir / "manifest.json", telemetry),
+              hashlib.sha256(alt[0]).hexdigest(): expected_outputs(alt_manifest, telemetry)}
+    if len({tuple(v) for v in expect.values()}) != 2:
+        raise ValueError("the two campaign models answer the probe telemetry alike; pick another probe")
 
     def reply_ok(sha: str, values: Sequence[float], haptic: dict[str, Any]) -> bool:
-        return [haptic["out0"], haptic["out1"], haptic["out2"]] == expect_out
+        return [haptic["out0"], haptic["out1"], haptic["out2"]] == expect[sha]
 
-    default = ((model_dir / "default_model.cmb").read_bytes(), "default")
-    alt = (variant_model(model_dir, workdir)[0].read_bytes(), "coach-alt")
     return run_campaign(workdir / "slots.bin", [default, alt], cuts=cuts, seed=seed, start=start_sil,
                         open_link=lambda port: SerialLink(port, timeout=1.0), telemetry=telemetry,
-                        reply_ok=reply_ok, factory_sha256=hashlib.sha256(default[0]).hexdigest())
+                        reply_ok=reply_ok, factory_sha256=hashlib.sha256(default[0]).hexdigest(),
+                        est_update_s=est)

@@ -56,16 +56,49 @@ def test_a_world_readable_private_key_is_refused(keypair):
         keys.load_private(keypair.private_path)
 
 
-def test_committed_trusted_key_header_matches_the_committed_public_key():
-    pub = keys.load_public(REPO / keys.DEFAULT_PUBLIC_KEY)
-    assert (REPO / keys.TRUSTED_KEY_HEADER).read_text() == keys.render_trusted_key_header(pub)
+def test_committed_trusted_key_header_is_the_development_key():
+    pub = keys.load_public(REPO / keys.DEV_PUBLIC_KEY)
+    header = (REPO / keys.TRUSTED_KEY_HEADER).read_text()
+    assert header == keys.render_trusted_key_header(pub), "run `motocoach keys header`"
+    assert "DEVELOPMENT KEY" in header and "#define COACH_TRUSTED_KEY_IS_DEVELOPMENT 1" in header
 
 
-def test_private_keys_are_git_ignored():
+def test_the_committed_development_pair_matches_its_published_id():
+    pub = keys.load_public(keys.dev_public_key())
+    priv = keys.load_private(keys.dev_private_key())
+    assert keys.key_id(keys.raw_public(pub)) == keys.DEV_KEY_ID
+    assert keys.raw_public(priv.public_key()) == keys.raw_public(pub)
+
+
+def test_production_keys_are_git_ignored_but_the_development_pair_is_not():
     import subprocess
 
-    r = subprocess.run(["git", "check-ignore", "-q", "keys/dev_ed25519.key"], cwd=REPO)
-    assert r.returncode == 0
+    def ignored(path: str) -> bool:
+        return subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO).returncode == 0
+    for path in ("firmware/keys/release_ed25519.key", "keys/release.key", "release.pem", "x/y/z.key"):
+        assert ignored(path), path
+    assert not ignored(str(keys.DEV_PRIVATE_KEY)) and not ignored(str(keys.DEV_PUBLIC_KEY))
+
+
+def test_development_key_may_be_world_readable_a_production_key_may_not(tmp_path, keypair):
+    import shutil
+
+    dev = tmp_path / "dev.key"
+    shutil.copy(keys.dev_private_key(), dev)
+    dev.chmod(0o644)  # how git checks it out
+    assert keys.key_id(keys.raw_public(keys.load_private(dev).public_key())) == keys.DEV_KEY_ID
+    keypair.private_path.chmod(0o640)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        keys.load_private(keypair.private_path)
+
+
+def test_generate_in_refuses_the_development_key_place_and_existing_keys(tmp_path):
+    with pytest.raises(ConfigError, match="public development key"):
+        keys.generate_in(keys.dev_private_key().parent, "dev_ed25519", overwrite=True)
+    kp = keys.generate_in(tmp_path / "rel")
+    assert kp.private_path == tmp_path / "rel" / "release_ed25519.key" and not keys.is_dev_key(kp.key_id)
+    with pytest.raises(ConfigError, match="exists"):
+        keys.generate_in(tmp_path / "rel")
 
 
 def test_model_bundle_round_trip(model_bundle, keypair):
@@ -165,12 +198,36 @@ def test_firmware_bundle_records_images_and_offsets(tmp_path, keypair):
 
 
 def test_cli_keys_bundle_create_and_verify(tmp_path, capsys):
-    k, p = tmp_path / "d.key", tmp_path / "d.pub"
-    assert main(["keys", "generate", "--private", str(k), "--public", str(p), "--no-header"]) == 0
+    assert main(["keys", "generate", "--out", str(tmp_path / "rel"), "--no-header"]) == 0
+    k, p = tmp_path / "rel" / "release_ed25519.key", tmp_path / "rel" / "release_ed25519.pub"
+    assert stat.S_IMODE(k.stat().st_mode) == 0o600
     m = make_model(tmp_path)
     out = tmp_path / "m.mcb"
     assert main(["bundle", "create", "--out", str(out), "--board", "sil", "--model", str(m), "--key", str(k)]) == 0
+    assert "development key" not in capsys.readouterr().err
     assert main(["bundle", "verify", str(out), "--trusted-key", str(p)]) == 0
     assert "OK: model test-model" in capsys.readouterr().out
-    assert main(["bundle", "verify", str(out), "--trusted-key", str(REPO / "keys/dev_ed25519.pub")]) == 2
+    assert main(["bundle", "verify", str(out), "--trusted-key", str(keys.dev_public_key())]) == 2
     assert "signed by key" in capsys.readouterr().err
+
+
+def test_cli_signing_with_the_development_key_warns_loudly(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(keys.TRUSTED_KEY_ENV, raising=False)
+    out = tmp_path / "dev.mcb"
+    assert main(["bundle", "create", "--out", str(out), "--board", "sil", "--model", str(make_model(tmp_path))]) == 0
+    assert "WARNING" in capsys.readouterr().err  # no --key: the development key signed it
+    assert bundles.read(out).signer_key_id == keys.DEV_KEY_ID
+    assert main(["bundle", "verify", str(out)]) == 0  # default trusted key: the development key
+    assert "anyone can make such bundles" in " ".join(capsys.readouterr().err.split())
+
+
+def test_cli_keys_generate_and_header_write_the_firmware_header(tmp_path, capsys):
+    root = tmp_path / "repo"
+    assert main(["keys", "generate", "--out", str(tmp_path / "rel"), "--root", str(root)]) == 0
+    kp_pub = tmp_path / "rel" / "release_ed25519.pub"
+    kid = keys.key_id(keys.raw_public(keys.load_public(kp_pub)))
+    h = (root / keys.TRUSTED_KEY_HEADER).read_text()
+    assert f"#define COACH_TRUSTED_KEY_ID 0x{kid:08x}u" in h and "IS_DEVELOPMENT 0" in h
+    assert str(tmp_path) not in h  # no machine paths in generated C
+    assert main(["keys", "header", "--root", str(root)]) == 0  # back to the development key
+    assert (root / keys.TRUSTED_KEY_HEADER).read_text() == (REPO / keys.TRUSTED_KEY_HEADER).read_text()

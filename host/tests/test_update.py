@@ -80,12 +80,15 @@ class FakeUnit:
             self.slots[target] = (p["data"], p["id"])
             self.active, self.model = target, self.slots[target]
             return self._ack(t, 0, target)
-        if t == MsgType.MODEL_ROLLBACK:
-            other = 2 if self.active == 1 else 1
-            if not self.slots[other]:
+        if t == MsgType.MODEL_ROLLBACK:  # the firmware's rules, without the retire/undo detail
+            if self.active == 0:
                 return self._ack(t, Status.NO_VALID_SLOT)
-            self.active, self.model = other, self.slots[other]
-            return self._ack(t, 0, other)
+            other = 2 if self.active == 1 else 1
+            if self.slots[other]:
+                self.active, self.model = other, self.slots[other]
+            else:
+                self.active, self.model = 0, (b"factory", "factory")
+            return self._ack(t, 0, self.active)
         if t == MsgType.MODEL_ABORT:
             self.pending = None
             return self._ack(t)
@@ -178,14 +181,42 @@ def test_dry_run_checks_but_writes_nothing(tmp_path, kp):
 def test_rollback_and_its_refusal(tmp_path, kp):
     unit = FakeUnit(kp.key_id)
     audit = AuditLog(tmp_path / "audit.jsonl")
-    with pytest.raises(DeviceError, match="no other valid model"):
+    with pytest.raises(DeviceError, match="factory model and holds no other model"):
         ops.rollback("fake", audit=audit, open_link=lambda p: unit)
     _update(unit, _bundle(tmp_path, kp, "1.mcb"), kp, tmp_path)
     first = unit.model
     _update(unit, _bundle(tmp_path, kp, "2.mcb"), kp, tmp_path)
     r = ops.rollback("fake", audit=audit, open_link=lambda p: unit)
-    assert unit.model == first and "rolled back" in r.line
+    assert unit.model == first and "rolled back" in r.line and "from slot A" in r.line
     assert [e["result"] for e in audit.entries()] == ["failed", "ok", "ok", "ok"]
+
+
+def test_rollback_after_the_first_update_reports_the_factory_model(tmp_path, kp):
+    unit = FakeUnit(kp.key_id)
+    _update(unit, _bundle(tmp_path, kp), kp, tmp_path)
+    r = ops.rollback("fake", audit=AuditLog(tmp_path / "audit.jsonl"), open_link=lambda p: unit)
+    assert "from the factory model" in r.line and "was coach-v2" in r.line
+    assert r.after.active_slot == "factory"
+
+
+def test_a_unit_that_trusts_the_development_key_is_warned_about_before_anything_else(tmp_path):
+    """Signed with the development key (as SIL tests and the demo do): the update works, with a warning."""
+    dev = keys.KeyPair(keys.dev_private_key(), keys.dev_public_key(), keys.DEV_KEY_ID)
+    unit = FakeUnit(keys.DEV_KEY_ID)
+    seen: list[str] = []
+    r = _update(unit, _bundle(tmp_path, dev), dev, tmp_path, warn=seen.append)
+    assert r.result == "ok" and seen == [keys.DEV_KEY_WARNING]
+    assert AuditLog(tmp_path / "audit.jsonl").entries()[-1]["warnings"] == [keys.DEV_KEY_WARNING]
+    seen.clear()  # a refusal is warned about too, and the warning comes first
+    with pytest.raises(BundleError, match="the unit is sil"):
+        _update(unit, _bundle(tmp_path, dev, "other.mcb", boards=("esp32dev",)), dev, tmp_path, warn=seen.append)
+    assert seen == [keys.DEV_KEY_WARNING]
+
+
+def test_a_production_unit_gets_no_development_key_warning(tmp_path, kp):
+    seen: list[str] = []
+    _update(FakeUnit(kp.key_id), _bundle(tmp_path, kp), kp, tmp_path, warn=seen.append)
+    assert seen == []
 
 
 def test_device_log_lines_drains_the_buffer(kp):
