@@ -192,8 +192,10 @@ def decode_frame(encoded: bytes, *, check_version: bool = True) -> Frame:
         raise VersionError(f"version {version} outside [{spec.PROTOCOL_MIN}, {spec.PROTOCOL_MAX}]", frame)
     if not isinstance(typ, MsgType):
         raise UnknownTypeError(f"unknown message type 0x{msg_type:02x}", frame)
-    # a newer peer may append fields (payloads only grow): accept and ignore the extra bytes
-    check_payload_length(typ, len(frame.payload), frame, allow_longer=version > spec.PROTOCOL_MAX)
+    # a newer peer may append fields (payloads only grow): accept and ignore the extra bytes.
+    # HELLO is the exception: like the header, its 2 bytes are frozen in every version.
+    check_payload_length(typ, len(frame.payload), frame,
+                         allow_longer=version > spec.PROTOCOL_MAX and typ is not MsgType.HELLO)
     return frame
 
 

@@ -81,7 +81,16 @@ def test_invalid_golden_frame_raises_its_error(entry):
     else:
         assert isinstance(err, codec.FrameContentError)
         assert err.frame.seq == entry["device"]["seq"]
-        if entry["device"]["action"] == "ack":
+        if isinstance(err, codec.VersionError) and err.frame.type is MsgType.HELLO:
+            # a device answers HELLO whatever its version: what matters is the next check
+            try:
+                codec.decode_frame(bytes.fromhex(entry["encoded"]), check_version=False)
+            except codec.FrameContentError as inner:
+                err = inner
+        if entry["device"]["action"] == "ack" and err.frame.type is MsgType.HELLO and \
+                entry["device"]["status"] == "BAD_VERSION":
+            assert isinstance(err, codec.VersionError)  # disjoint ranges: in the payload, not the header
+        elif entry["device"]["action"] == "ack":
             assert err.status is Status[entry["device"]["status"]]
             assert int(err.frame.type) == entry["device"]["request_type"]
         else:
