@@ -259,7 +259,7 @@ def print_summary(con: Console, s: dict[str, Any]) -> None:
     """The one-screen summary; every number says where it was measured."""
     t = Table(title=f"moto-edge-coach demo: {s['run']}", show_lines=False)
     for col in ("what", "value", "measured on"):
-        t.add_column(col, no_wrap=col == "value", min_width=26 if col == "what" else None)
+        t.add_column(col)
     for stage, sec in s["stages_s"].items():
         t.add_row(f"stage: {stage}", f"{sec:.1f} s", "host")
     t.add_row("total wall time", f"{s['demo_wall_s']:.1f} s", "host")
