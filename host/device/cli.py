@@ -1,4 +1,4 @@
-"""Field-technician verbs: ``device info|update|rollback|logs``, ``bundle create|verify``, ``keys generate``.
+"""Field-technician verbs: ``device info|update|rollback|logs``, ``bundle create|verify``, ``keys generate|header``.
 
 Thin wrappers over :mod:`motocoach.device.ops`, :mod:`motocoach.bundle`, :mod:`motocoach.keys`
 and :mod:`motocoach.audit`.

@@ -268,3 +268,33 @@ def test_power_cuts_during_model_updates_small_campaign(tmp_path):
     assert res.bricked == 0, res.problems
     assert res.valid_boots == 61 and res.powercuts == 60
     assert res.boots_new > 0 and res.boots_old > 0, res  # cuts landed on both sides of the commit
+
+
+def test_cli_verbs_on_sil_warn_about_the_development_key(alt, tmp_path, capsys, monkeypatch):
+    """`device info`, `device update`, `device rollback`, `device logs` as a technician types them."""
+    from motocoach.cli import main
+    from motocoach.targets import start_sil
+
+    monkeypatch.delenv(keys.TRUSTED_KEY_ENV, raising=False)
+    log = str(tmp_path / "audit.jsonl")
+    with start_sil(slots=tmp_path / "slots.bin") as target:
+        assert main(["device", "info", "--port", target.port]) == 0
+        out = " ".join(capsys.readouterr().out.split())
+        assert "PUBLIC DEVELOPMENT KEY" in out and "factory model" in out
+        from motocoach.device.link import SerialLink
+
+        with SerialLink(target.port, timeout=2.0) as link:
+            board = ops.identify(link).board
+        path = tmp_path / "alt.mcb"
+        assert main(["bundle", "create", "--out", str(path), "--board", board, "--model", str(alt["blob"]),
+                     "--model-manifest", str(alt["manifest"])]) == 0
+        assert "WARNING" in capsys.readouterr().err
+        assert main(["device", "update", "--port", target.port, "--bundle", str(path), "--audit-log", log]) == 0
+        out, err = capsys.readouterr()
+        assert "anyone can sign updates for it" in " ".join(err.split())
+        assert "updated:" in out and "coach-alt" in out and "slot A" in out
+        assert main(["device", "rollback", "--port", target.port, "--audit-log", log]) == 0
+        assert "from the factory model" in " ".join(capsys.readouterr().out.split())
+        assert main(["device", "logs", "--port", target.port, "--audit-log", log]) == 0
+        out = capsys.readouterr().out
+        assert "2 entries" in out and "model rolled back" in out
