@@ -1,6 +1,6 @@
 """``device update`` / ``rollback`` / ``logs`` against a fake unit: every refusal happens before
 any write, successes are confirmed via HELLO and logged. (The same flows run against the SIL
-firmware in test_update_sil.py; the slot logic itself is tested in C in test_slots.py.)"""
+firmware in test_update_sil.py; the slot logic itself is tested in C in test_slots*.py.)"""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ MODEL_DIR = REPO / "firmware" / "lib" / "coach_model"
 FACTORY_BLOB = MODEL_DIR / "default_model.cmb"
 FACTORY_SHA = hashlib.sha256(FACTORY_BLOB.read_bytes()).hexdigest()
 QEMU_NO_PERSISTENCE = ("QEMU keeps the model slots in guest RAM, which is lost when QEMU exits: persistence "
-                       "across power cuts cannot be tested there (it is tested on SIL and in test_slots.py)")
+                       "across power cuts cannot be tested there (it is tested on SIL and in test_slots_powercut.py)")
 
 
 @dataclass
