@@ -78,3 +78,10 @@ def test_stream_paces_at_the_rate_and_counts_lost_replies():
     assert [o is None for o in res.outputs] == [i + 1 in drop for i in range(10)]
     assert res.wall_s >= 9 / 50.0  # an absolute schedule: never faster than the rate
     assert [codec.unpack_telemetry(f.payload) for f in dev.seen if f.type is MsgType.TELEMETRY][0] == [0.0] * 8
+
+
+def test_dut_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(dutlib)
+    assert result.attempted > 0 and result.failed == 0
