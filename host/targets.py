@@ -14,6 +14,7 @@ Motor outputs land in ``RunningTarget.motor_log`` as ``t_us,motor,duty_permille,
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import select
@@ -51,6 +52,20 @@ def _make(target: str, tools: list[str]) -> None:
         hint = (" The factory model C files are missing: run `make models`."
                 if "coach_default_model" in tail else "")
         raise ToolError(f"`make -C firmware {target}` failed.{hint}\n{tail}")
+
+
+@functools.lru_cache(maxsize=None)
+def _built_once(kind: str) -> Path:
+    """Run the incremental build once per process, so a start never runs a stale binary
+    and a campaign of hundreds of restarts does not re-run make each time."""
+    return build_sil() if kind == "sil" else build_qemu()
+
+
+def _existing(firmware: Path) -> Path:
+    if not Path(firmware).is_file():
+        raise ToolError(f"firmware {firmware} does not exist; build it first (make sil / make qemu, "
+                        "or motocoach demo)")
+    return Path(firmware)
 
 
 def build_sil() -> Path:
@@ -128,14 +143,15 @@ def _read_line(stream, deadline: float) -> bytes:
 
 
 def start_sil(*, slots: Path | None = None, motor_log: Path | None = None, link: Path | None = None,
-              board: str | None = None, timeout: float = 10.0) -> RunningTarget:
-    """Start the SIL firmware (building it first if needed); return once its pty is ready.
+              board: str | None = None, firmware: Path | None = None, timeout: float = 10.0) -> RunningTarget:
+    """Start the SIL firmware; return once its pty is ready.
 
     ``slots``: backing file of the two model slots (kept across restarts; created if missing).
     ``motor_log``: append motor outputs there. ``link``: also make this symlink to the pty.
     ``board``: a board id from ``boards/`` (default: the default board).
+    ``firmware``: run this SIL binary (e.g. a demo run's) instead of building the default one.
     """
-    exe = build_sil() if not SIL_BIN.exists() else SIL_BIN
+    exe = _existing(firmware) if firmware is not None else _built_once("sil")
     cmd = [str(exe)]
     for flag, val in (("--slots", slots), ("--motor-log", motor_log), ("--link", link), ("--board", board)):
         if val is not None:
@@ -168,16 +184,18 @@ def _drain(stream) -> None:
         pass
 
 
-def start_qemu(*, icount: bool = False, motor_log: Path | None = None, timeout: float = 20.0) -> RunningTarget:
-    """Start the QEMU rv32 firmware (building it first if needed); return after its boot banner.
+def start_qemu(*, icount: bool = False, motor_log: Path | None = None, firmware: Path | None = None,
+               timeout: float = 20.0) -> RunningTarget:
+    """Start the QEMU rv32 firmware; return after its boot banner.
 
     ``icount=True`` adds ``-icount shift=0`` (deterministic instruction counts; slower).
     The UART is a pty; a private fd on it stays open for the target's lifetime so QEMU never
     sees the port hang up between clients. Model slots are guest RAM: lost when QEMU exits.
+    ``firmware``: run this ELF instead of building the default one.
     """
     if shutil.which(QEMU) is None:
         raise ToolError(f"{QEMU} not found; run `make setup` (Debian package qemu-system-misc)")
-    elf = build_qemu() if not QEMU_ELF.exists() else QEMU_ELF
+    elf = _existing(firmware) if firmware is not None else _built_once("qemu")
     tmp = None
     if motor_log is None:
         tmp = tempfile.TemporaryDirectory(prefix="coach-qemu-")

@@ -14,7 +14,6 @@ as ``inf``, never dropped.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,6 @@ from motocoach.device.link import DeviceNackError, DeviceTimeout, SerialLink
 from motocoach.errors import ConfigError
 
 TARGETS = ("sil", "qemu", "serial")
-_FW_SWAP = threading.Lock()
 DEFAULT_BAUD = 921600
 
 
@@ -74,18 +72,8 @@ def start_firmware(kind: str, firmware: Path, **kwargs: Any) -> Any:
     """
     from motocoach import targets
 
-    if not Path(firmware).exists():
-        raise ConfigError(f"firmware {firmware} does not exist; build it first (make sil / make qemu, "
-                          "or motocoach demo)")
-    attr, start = {"sil": ("SIL_BIN", targets.start_sil), "qemu": ("QEMU_ELF", targets.start_qemu)}[kind]
-    # the factories run targets.SIL_BIN / QEMU_ELF: point them at this build for the call
-    with _FW_SWAP:
-        saved = getattr(targets, attr)
-        setattr(targets, attr, Path(firmware))
-        try:
-            return start(**kwargs)
-        finally:
-            setattr(targets, attr, saved)
+    start = {"sil": targets.start_sil, "qemu": targets.start_qemu}[kind]
+    return start(firmware=Path(firmware), **kwargs)
 
 
 def start_dut(kind: str, *, port: str | None = None, baud: int = DEFAULT_BAUD, workdir: Path | None = None,
