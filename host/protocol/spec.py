@@ -47,7 +47,9 @@ class MsgType(IntEnum):
     MODEL_CHUNK = 0x11  #: host -> device; reply ACK, value = bytes received so far
     MODEL_COMMIT = 0x12  #: host -> device; verify sha256, then switch slots; ACK value = slot
     MODEL_ABORT = 0x13  #: host -> device; drop the update in progress
-    MODEL_ROLLBACK = 0x14  #: host -> device; switch back to the other valid slot
+    #: host -> device; go back to the previous model: the other valid slot, else the factory
+    #: model (the running slot is retired); from the factory model, re-activate the retired slot
+    MODEL_ROLLBACK = 0x14
 
     ACK = 0x80  #: device -> host; generic reply / error reply
     IDENTITY = 0x81
@@ -70,7 +72,7 @@ class Status(IntEnum):
     TOO_LARGE = 7  #: model larger than a slot
     HASH_MISMATCH = 8  #: sha256 of received bytes differs from MODEL_BEGIN's
     STORAGE_ERROR = 9
-    NO_VALID_SLOT = 10  #: rollback with no other valid model
+    NO_VALID_SLOT = 10  #: rollback asked while the factory model runs and no slot holds a model
     SELFTEST_FAILED = 11  #: new model failed its golden vectors; not activated
     INCOMPATIBLE = 12  #: model blob for another schema / engine version
 
