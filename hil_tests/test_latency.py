@@ -28,7 +28,9 @@ def test_p99_latency_at_20hz_is_within_budget(link, dut, host_engine, ride_telem
     hil_report.latency_s = res.latency_s
     hil_report.add("latency", {**stats, "mismatches": mismatches, "nacks": res.nacks, "rate_hz": spec.TICK_HZ,
                                "late_starts": res.late_starts, "wall_s": res.wall_s, "budget_p99_ms": BUDGET_MS,
-                               "lost_reply_counted_as": "inf", "where": dut.where, "device_side": device})
+                               "lost_reply_counted_as": "inf", "where": dut.where, "device_side": device,
+                               "lost_but_answered_late": len(res.late_replies),
+                               "late_reply_max_ms": max(res.late_replies.values(), default=0.0) * 1000})
     print(f"\nlatency ({dut.where}): {stats['frames']} frames p50 {stats['p50_ms']:.3f} p95 {stats['p95_ms']:.3f} "
           f"p99 {stats['p99_ms']:.3f} max {stats['max_ms']:.3f} ms, {stats['timeouts']} lost")
     assert stats["frames"] == hil_frames

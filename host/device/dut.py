@@ -23,6 +23,7 @@ import numpy as np
 
 from motocoach.device.link import DeviceNackError, DeviceTimeout, SerialLink
 from motocoach.errors import ConfigError
+from motocoach.protocol.spec import MsgType
 
 TARGETS = ("sil", "qemu", "serial")
 DEFAULT_BAUD = 921600
@@ -129,6 +130,9 @@ class StreamResult:
     nacks: int = 0
     late_starts: int = 0  #: frames sent more than one period behind schedule
     wall_s: float = 0.0
+    #: lost frames whose reply did arrive after the timeout: row index -> real latency (s).
+    #: They stay lost (inf) in ``latency_s``; this only tells a late reply from a missing one.
+    late_replies: dict[int, float] = field(default_factory=dict)
 
 
 def stream(link: SerialLink, telemetry: np.ndarray, *, rate_hz: float = 20.0, timeout: float | None = None,
@@ -141,6 +145,7 @@ def stream(link: SerialLink, telemetry: np.ndarray, *, rate_hz: float = 20.0, ti
     period = 1.0 / rate_hz
     wait = period if timeout is None else timeout
     res = StreamResult()
+    lost: dict[int, tuple[int, float]] = {}  # seq -> (row, sent)
     t0 = time.perf_counter()
     for i, row in enumerate(np.asarray(telemetry, np.float32)):
         due = t0 + i * period
@@ -151,7 +156,8 @@ def stream(link: SerialLink, telemetry: np.ndarray, *, rate_hz: float = 20.0, ti
             res.late_starts += 1
         try:
             h = link.telemetry([float(v) for v in row], timeout=wait)
-        except DeviceTimeout:
+        except DeviceTimeout as e:
+            lost[e.seq] = (i, e.sent_at)
             res.latency_s.append(math.inf)
             res.outputs.append(None)
             res.haptic.append(None)
@@ -167,6 +173,11 @@ def stream(link: SerialLink, telemetry: np.ndarray, *, rate_hz: float = 20.0, ti
         if progress is not None:
             progress(i + 1, len(telemetry))
     res.wall_s = time.perf_counter() - t0
+    time.sleep(min(1.0, 10 * wait))  # give stragglers a chance to show up before we look
+    for f in list(link.unmatched):
+        if f.seq in lost and f.type is MsgType.HAPTIC:
+            row, sent = lost.pop(f.seq)
+            res.late_replies[row] = f.received_at - sent
     return res
 
 

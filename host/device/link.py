@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -51,7 +51,13 @@ class DeviceNackError(DeviceError):
 
 
 class DeviceTimeout(DeviceError):
-    """No reply echoing the request's seq arrived in time (or the link broke while waiting)."""
+    """No reply echoing the request's seq arrived in time (or the link broke while waiting).
+
+    ``seq`` and ``sent_at`` (perf_counter) identify the request, so a late reply can be matched.
+    """
+
+    seq: int = -1
+    sent_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,8 @@ class SerialLink:
         self._pending_lock = threading.Lock()
         self.unsolicited: "queue.Queue[Frame]" = queue.Queue()
         self.ignored: Counter[str] = Counter()  #: frames dropped by the host, by reason
+        #: replies that matched no waiting request (e.g. arrived after their timeout), newest last
+        self.unmatched: "deque[Frame]" = deque(maxlen=4096)
         self.decoder = codec.FrameDecoder(check_version=False, on_error=self._on_decode_error)
         self._ser: Any = None
         self._reader: threading.Thread | None = None
@@ -209,6 +217,7 @@ class SerialLink:
             if frame.type is MsgType.LOG:
                 self.unsolicited.put(frame)
             else:
+                self.unmatched.append(frame)
                 self._ignore("unmatched_seq", frame)
             return
         pending.reply = frame
@@ -266,8 +275,10 @@ class SerialLink:
             wait = self.timeout if timeout is None else timeout
             if not pending.event.wait(wait) or pending.reply is None:
                 why = f"link broken: {self._broken}" if self._broken else f"no reply within {wait * 1000:.0f} ms"
-                raise DeviceTimeout(f"{self.port}: {what} seq {seq}: {why}. Check that the unit "
+                err = DeviceTimeout(f"{self.port}: {what} seq {seq}: {why}. Check that the unit "
                                     "is powered, running the coach firmware, and at the same baud rate")
+                err.seq, err.sent_at = seq, sent
+                raise err
             return Reply(pending.reply, sent, pending.reply.received_at)
         finally:
             with self._pending_lock:

@@ -67,7 +67,19 @@ def test_motor_log_analysis(tmp_path):
 def test_stream_paces_at_the_rate_and_counts_lost_replies():
     dev = fake_link.FakeDevice()
     drop = {3, 7}
-    dev.script = lambda f: None if f.seq in drop else dev.reply(f)
+    late = {}
+
+    def script(f):
+        if f.seq == 3:  # lost for good
+            return None
+        if f.seq == 7:  # answered after its timeout: still lost, but reported as late
+            late[7] = f
+            return None
+        if late and f.seq == 8:
+            return dev.reply(late.pop(7)) + dev.reply(f)
+        return dev.reply(f)
+
+    dev.script = script
     try:
         with SerialLink(dev.path) as link:
             res = dutlib.stream(link, np.zeros((10, 8), np.float32), rate_hz=50.0)
@@ -77,6 +89,7 @@ def test_stream_paces_at_the_rate_and_counts_lost_replies():
     assert (s["frames"], s["timeouts"]) == (10, 2)
     assert [o is None for o in res.outputs] == [i + 1 in drop for i in range(10)]
     assert res.wall_s >= 9 / 50.0  # an absolute schedule: never faster than the rate
+    assert list(res.late_replies) == [6] and res.late_replies[6] > 0.02  # row 6 = seq 7
     assert [codec.unpack_telemetry(f.payload) for f in dev.seen if f.type is MsgType.TELEMETRY][0] == [0.0] * 8
 
 
