@@ -51,11 +51,15 @@ def test_coaching_efficacy(bench_result):
     }
     if any(r.coach == "bc" for r in results):
         metrics["bc_gain_pct"] = gain("bc", am)
+        metrics["bc_violations_ratio"] = viol_ratio("bc", am)
+        metrics["bc_cue_duty"] = float(np.mean([r.cue_duty for r in pick("bc", am)]))
     bench_result("efficacy", "host", metrics, notes=(
         "Simulated rides on the host. Policy: training/default_policy/policy.pt (BC+PPO, trained "
         f"on tracks {', '.join(datasets.TRAIN_TRACKS)} with the amateur profile). Evaluated on "
         f"held-out tracks {', '.join(datasets.HELDOUT_TRACKS)}; held-out riders "
         f"{', '.join(datasets.HELDOUT_RIDERS)} reported separately. {SEEDS} flying laps per "
         "coach x track x rider; lap time averaged over completed laps; violations = seconds per "
-        "lap with friction usage > 0.95 or lean over the cap."))
+        "lap with friction usage > 0.95 or lean over the cap. bc = training/default_policy/"
+        "bc_policy.pt, the actor PPO started from. In this rider model a faster lap means more "
+        "time near the grip limit, so gain and violations trade off (see docs/training.md)."))
     assert all(r.rides == SEEDS for r in results)

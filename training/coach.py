@@ -9,12 +9,12 @@ Rules, first match wins (thresholds in :class:`CoachRules`). "Ahead" is where th
 will be when the cue is perceived (its perception delay plus a short anticipation):
 
 1. faster than the pro at the same place while the pro is slowing for what comes
-   next -> both motors, high frequency (brake / slow);
-2. well off the racing line on the approach to an apex -> the motor on the side to
-   correct towards;
-3. slower than the pro ahead, near the line, with grip to spare, while the rider is
-   braking or on part throttle (braking early and gently, or late on the gas at the
-   exit) and not already pushing -> both motors, low frequency (carry speed);
+   next, or the rider's own plan for the next apex would use more grip than the ride
+   really has -> both motors, high frequency (brake / slow);
+2. well off the racing line -> the motor on the side to correct towards;
+3. slower than the pro ahead, near the line, with grip to spare on a grippy surface,
+   while the rider is braking gently or held on part throttle (braking early, or late
+   on the gas at the exit) -> both motors, low frequency (carry speed);
 4. otherwise silence (sparse cues keep the rider from habituating).
 
 >>> from motocoach.training.tracks import get_track
@@ -44,7 +44,7 @@ class CoachRules:
     """Thresholds of the expert coach (see the module docstring)."""
 
     brake_over_ref: float = 1.03      # v > 1.03 x pro speed here, pro slowing -> brake cue
-    line_error_m: float = 0.7         # |line deviation| above this ...
+    line_error_m: float = 1.0         # |line deviation| above this ...
     line_window_m: float = 500.0      # ... within this distance before an apex -> side cue
     push_under_ref: float = 0.97      # v < 0.97 x pro speed ahead ...
     push_max_usage: float = 0.7       # ... with grip to spare ...
@@ -55,7 +55,7 @@ class CoachRules:
     slow_usage: float = 2.0           # friction usage above this -> brake / slow cue
     overcook_usage: float = 0.92      # the rider's planned apex speed would use more grip than this
     overcook_window_m: float = 150.0  # ... and the apex is this close -> brake / slow cue
-    quiet_when_correcting: bool = True  # no side cue while the rider already moves back
+    quiet_when_correcting: bool = False  # privileged: no side cue while the rider moves back
     anticipation_s: float = 0.3       # look ahead beyond the rider's perception delay
     intensity: float = 0.8
     brake_hz: float = 250.0
