@@ -80,9 +80,10 @@ def test_hil_latency_sil_and_qemu(bench_result, tmp_path):
         if "error" in r:
             continue
         s = r["stats"]
-        notes = (f"{FRAMES} frames at 20 Hz, SIL and QEMU streamed concurrently on the same host; "
-                 "latency = host send -> reply over a pty; lost = no reply within 50 ms (counted in timeouts "
-                     "and in the percentiles; lost_answered_late = lost frames whose reply came later)")
+        notes = (f"{FRAMES} frames at 20 Hz, SIL and QEMU streamed concurrently (one process each) on the "
+                 "same shared 2-core host, host_loadavg_1m = its load at the end; latency = host send -> reply "
+                 "over a pty; lost = no reply within 50 ms (counted in timeouts and in the percentiles; "
+                 "lost_answered_late = lost frames whose reply came later)")
         metrics = {}
         for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms"):
             metrics[k] = s[k] if math.isfinite(s[k]) else 50.0
