@@ -19,7 +19,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 
 setup: ## install Debian packages (as root) and the pinned .venv; idempotent
-	@tools/setup.sh
+	@host/requirements/setup.sh
 
 demo: setup ## the main job: data -> BC -> PPO -> int8 -> C -> SIL firmware -> coached lap -> summary
 	$(BIN)/motocoach demo --run $(RUN)
@@ -53,11 +53,11 @@ bench: setup ## run every benchmark, write bench/results/*.json and print a tabl
 	$(PY) -m pytest bench -q -p no:randomly --benchmark-disable-gc $(PYTEST_ARGS); \
 	rc=$$?; $(PY) bench/table.py; exit $$rc
 
-lock: ## re-freeze requirements/constraints.txt from requirements/base.txt in a scratch venv
+lock: ## re-freeze host/requirements/constraints.txt from host/requirements/base.txt in a scratch venv
 	rm -rf .venv-lock && python3 -m venv .venv-lock && .venv-lock/bin/pip install -q torch==2.13.0 \
-	  && .venv-lock/bin/pip install -q -r requirements/base.txt \
-	  && { echo "# Frozen by \`make lock\` from requirements/base.txt (pip freeze of a clean venv). Do not edit by hand."; \
-	       .venv-lock/bin/pip freeze --exclude-editable | sed 's/+cpu$$//'; } > requirements/constraints.txt \
+	  && .venv-lock/bin/pip install -q -r host/requirements/base.txt \
+	  && { echo "# Frozen by \`make lock\` from host/requirements/base.txt (pip freeze of a clean venv). Do not edit by hand."; \
+	       .venv-lock/bin/pip freeze --exclude-editable | sed 's/+cpu$$//'; } > host/requirements/constraints.txt \
 	  && rm -rf .venv-lock
 
 clean: ## remove build outputs (keeps .venv and runs/)

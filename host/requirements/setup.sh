@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-command, idempotent setup: Debian packages (when root), then .venv with pinned Python packages.
-# Usage: tools/setup.sh            (called by `make setup`; safe to run again)
+# Usage: host/requirements/setup.sh            (called by `make setup`; safe to run again)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 APT_PACKAGES=(gcc make gcc-riscv64-unknown-elf binutils-riscv64-unknown-elf picolibc-riscv64-unknown-elf
               qemu-system-misc clang libclang-rt-14-dev)
@@ -26,7 +26,7 @@ if ((${#missing[@]})); then
   fi
 fi
 
-want=$(cat requirements/base.txt requirements/constraints.txt pyproject.toml | sha256sum | cut -c1-16)
+want=$(cat host/requirements/base.txt host/requirements/constraints.txt pyproject.toml | sha256sum | cut -c1-16)
 if [[ -f $STAMP && $(cat "$STAMP") == "$want" ]]; then
   echo "setup: $VENV is up to date"
   exit 0
@@ -35,7 +35,7 @@ fi
 PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 # torch first and pinned: a loose torch lets the resolver pull a multi-GB CUDA build.
 "${PIP[@]}" torch==2.13.0
-"${PIP[@]}" -r requirements/base.txt -c requirements/constraints.txt
+"${PIP[@]}" -r host/requirements/base.txt -c host/requirements/constraints.txt
 "${PIP[@]}" --no-deps -e .
 "$VENV/bin/python" -m pip check
 echo "$want" > "$STAMP"
