@@ -87,8 +87,14 @@ def test_hil_latency_sil_and_qemu(bench_result, tmp_path):
         metrics = {}
         for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms"):
             metrics[k] = s[k] if math.isfinite(s[k]) else 50.0
-            if not math.isfinite(s[k]):
-                notes += f"; {k} is infinite (lost replies), written as the 50 ms timeout"
+            if math.isfinite(s[k]):
+                continue
+            if k == "max_ms" and r["late"] == s["timeouts"]:
+                # every lost reply did arrive, only late: the slowest one is the true maximum
+                metrics[k] = max(r["late_max_ms"], 50.0)
+                notes += "; max_ms includes the replies that arrived after the 50 ms timeout"
+            else:
+                notes += f"; {k} is infinite (lost replies), written as the 50 ms timeout (a lower bound)"
         metrics.update(frames=s["frames"], timeouts=s["timeouts"], mismatches=r["mismatches"],
                        nacks=r["nacks"], host_loadavg_1m=round(os.getloadavg()[0], 2),
                        lost_answered_late=r["late"], late_reply_max_ms=r["late_max_ms"])
