@@ -181,3 +181,20 @@ class Unit:
 
 def blob_of(n: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(n)
+
+
+# --- fixtures shared by the slot test modules (imported by name there) ---------------------------
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory) -> ctypes.CDLL:
+    """The slots + sha256 C code and the fake flash, built once per test module."""
+    return build_lib(tmp_path_factory.mktemp("slots"))
+
+
+@pytest.fixture
+def unit(lib) -> "Unit":
+    """A freshly formatted fake flash, booted: factory model running, both slots empty."""
+    lib.fake_format()
+    u = Unit(lib)
+    assert u.boot() == 0
+    return u

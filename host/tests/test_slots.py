@@ -13,20 +13,7 @@ import pytest
 from motocoach.protocol.spec import SlotState, Status
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from slots_harness import DATA_OFFSET, MAX_RECORDS, SLOT_SIZE, Unit, blob_of, build_lib  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def lib(tmp_path_factory) -> ctypes.CDLL:
-    return build_lib(tmp_path_factory.mktemp("slots"))
-
-
-@pytest.fixture
-def unit(lib) -> Unit:
-    lib.fake_format()
-    u = Unit(lib)
-    assert u.boot() == Status.OK
-    return u
+from slots_harness import DATA_OFFSET, MAX_RECORDS, SLOT_SIZE, Unit, blob_of, lib, unit  # noqa: E402,F401
 
 
 # --- sha256 ---------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ rollbacks, on the C model slots with a fake flash that loses power mid-write (sl
 
 from __future__ import annotations
 
-import ctypes
 import random
 import sys
 from pathlib import Path
@@ -13,20 +12,7 @@ import pytest
 from motocoach.protocol.spec import SlotState, Status
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from slots_harness import DATA_OFFSET, RECORD_SIZE, SLOT_SIZE, Unit, blob_of, build_lib  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def lib(tmp_path_factory) -> ctypes.CDLL:
-    return build_lib(tmp_path_factory.mktemp("slots"))
-
-
-@pytest.fixture
-def unit(lib) -> Unit:
-    lib.fake_format()
-    u = Unit(lib)
-    assert u.boot() == Status.OK
-    return u
+from slots_harness import DATA_OFFSET, RECORD_SIZE, SLOT_SIZE, Unit, blob_of, lib, unit  # noqa: E402,F401
 
 
 def test_torn_record_at_every_byte_offset_never_boots(lib):
