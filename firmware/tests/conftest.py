@@ -12,7 +12,6 @@ FACTORY_MODEL = FIRMWARE / "lib" / "coach_model" / "coach_model_data.c"
 
 @pytest.fixture(scope="session")
 def factory_model() -> Path:
-    """The generated factory model the SIL/QEMU images link; skip (saying why) if not generated."""
-    if not FACTORY_MODEL.exists():
-        pytest.skip("firmware/lib/coach_model/coach_model_data.c not generated yet: run `make models`")
+    """The generated factory model the SIL/QEMU images link (committed; `make models` remakes it)."""
+    assert FACTORY_MODEL.exists(), "firmware/lib/coach_model/coach_model_data.c is missing: run `make models`"
     return FACTORY_MODEL
