@@ -11,6 +11,7 @@ BAUD ?= 921600
 TARGET ?= $(if $(PORT),serial,sil)
 HIL_FRAMES ?= 400
 RUN ?= demo
+PRESET ?= default
 PYTEST_ARGS ?=
 
 .PHONY: help setup demo test firmware flash sil qemu hil models bench lock clean
@@ -22,7 +23,7 @@ setup: ## install Debian packages (as root) and the pinned .venv; idempotent
 	@host/requirements/setup.sh
 
 demo: setup ## the main job: data -> BC -> PPO -> int8 -> C -> SIL firmware -> coached lap -> summary
-	$(BIN)/motocoach demo --run $(RUN)
+	$(BIN)/motocoach demo --run $(RUN) --preset $(PRESET)
 
 test: setup ## run every test (unit, C core, bit-exactness, SIL HIL); what CI runs
 	@$(PY) -m pytest -q -ra $(PYTEST_ARGS); rc=$$?; \

@@ -1,6 +1,6 @@
 """The whole demo, timed per stage: bench/results/pipeline.json.
 
-Runs exactly what ``make demo`` runs (``motocoach demo``, preset demo, lap at 20 Hz real time)
+Runs exactly what ``make demo`` runs (``motocoach demo``, preset default, lap at 20 Hz real time)
 into runs/bench-demo/. Wall times are measured on the host; the lap stage drives the SIL
 build. MOTOCOACH_PIPELINE_PRESET overrides the preset (e.g. ``test`` for a smoke run).
 """
@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-PRESET = os.environ.get("MOTOCOACH_PIPELINE_PRESET", "demo")
+PRESET = os.environ.get("MOTOCOACH_PIPELINE_PRESET", "default")
 
 
 @pytest.mark.timeout(1800)

@@ -9,6 +9,7 @@ and exit status 2. Heavy imports (torch, tensorflow) stay inside the verbs so th
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -101,6 +102,9 @@ def build_app() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point. Returns the exit status instead of raising, so other programs can call it."""
+    # TensorFlow (pulled in by onnx2tf and SB3's TensorBoard logger) floods the terminal with CUDA
+    # and oneDNN notices on a CPU-only machine; keep them out unless the user asks for them.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     cli = build_app()
     try:
         # standalone_mode=False: click returns typer.Exit codes instead of calling sys.exit

@@ -289,7 +289,9 @@ def print_summary(con: Console, s: dict[str, Any]) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(run: str = typer.Option("demo", "--run", help="Run folder name under runs/."),
-             preset: str = typer.Option("demo", help="Data + training size: test (seconds) or demo (minutes)."),
+             preset: str = typer.Option("default", help="Data + training size: test (seconds), demo (~1.5 min "
+                                                          "in all) or default (~2.5 min; the committed "
+                                                          "model's size, the one that coaches measurably)."),
              seed: int = typer.Option(0, help="Seed for data, training and the lap."),
              fast: bool = typer.Option(False, "--fast", help="Stream the lap as fast as the unit answers, "
                                                              "not at 20 Hz real time.")) -> None:
