@@ -54,8 +54,12 @@ class CoachActor(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width, self.n_out)
 
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Pre-sigmoid outputs: the int8 model's LOGISTIC input, so their range sets its scale."""
+        return self.head(self.body(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.head(self.body(x)))
+        return torch.sigmoid(self.logits(x))
 
     def arch(self) -> dict:
         return {"n_in": self.n_in, "n_out": self.n_out, "hidden": list(self.hidden),

@@ -11,6 +11,13 @@ The Gaussian mean is therefore exactly ``CoachActor(normalize(obs))``: SB3 does 
 PPO actions, the sigmoid keeps the mean in (0, 1) and SB3 clips samples to the Box
 outside the network. :func:`load_actor_into` / :func:`export_actor` move weights between
 the two without changing the function.
+
+``logit_penalty`` adds the same term as behaviour cloning, ``logit_penalty * mean(z**2)``
+over the pre-sigmoid logits ``z`` of each mini-batch, to PPO's loss. SB3's PPO has no hook
+for an extra loss term, so a gradient hook on the logits adds that term's gradient
+``2 * logit_penalty * z / z.numel()`` in every backward pass that reaches them (only
+PPO's training loss does; rollouts run without gradients). The forward function is
+unchanged.
 """
 
 from __future__ import annotations
@@ -48,12 +55,20 @@ class SchemaNormalizer(BaseFeaturesExtractor):
 class CoachPolicy(ActorCriticPolicy):
     """PPO policy with CoachActor's actor function (see the module docstring)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, logit_penalty: float = 0.0, **kwargs: Any) -> None:
         kwargs.setdefault("net_arch", {"pi": list(HIDDEN), "vf": list(HIDDEN)})
         kwargs.setdefault("activation_fn", nn.ReLU)
         kwargs.setdefault("features_extractor_class", SchemaNormalizer)
         kwargs.setdefault("ortho_init", False)
         super().__init__(*args, **kwargs)
+        self.logit_penalty = float(logit_penalty)
+        self.action_net[0].register_forward_hook(self._penalize_logits)
+
+    def _penalize_logits(self, _module: nn.Module, _inputs: Any, z: torch.Tensor) -> None:
+        """Forward hook on the head Linear: make backward add d(penalty * mean(z**2))/dz."""
+        if self.logit_penalty and z.requires_grad:
+            extra = (2.0 * self.logit_penalty / z.numel()) * z.detach()
+            z.register_hook(lambda grad: grad + extra)
 
     def _build(self, lr_schedule) -> None:
         super()._build(lr_schedule)

@@ -39,7 +39,8 @@ def test_ppo_policy_mean_equals_exported_actor():
     from motocoach.training.ppo_policy import CoachPolicy, RideVecEnv, export_actor, load_actor_into
 
     venv = RideVecEnv(["kestrel"], "amateur", 4, seed=0)
-    model = PPO(CoachPolicy, venv, n_steps=16, batch_size=32, n_epochs=1, device="cpu")
+    model = PPO(CoachPolicy, venv, n_steps=16, batch_size=32, n_epochs=1, device="cpu",
+                policy_kwargs={"logit_penalty": 1e-3})   # the penalty changes gradients only
     bc = CoachActor()
     torch.manual_seed(3)
     for p in bc.parameters():
@@ -59,16 +60,73 @@ def test_ppo_policy_mean_equals_exported_actor():
         assert not torch.allclose(export_actor(model.policy)(x), bc(x), atol=1e-6)
 
 
-def test_train_test_preset_writes_policy_and_metadata(data_root, tmp_path):
-    path = train(tmp_path, preset="test", dataset_root=data_root, seed=0, progress=False)
+@pytest.fixture(scope="module")
+def trained(data_root, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    return run, train(run, preset="test", dataset_root=data_root, seed=0, progress=False)
+
+
+def test_train_test_preset_writes_policy_and_metadata(trained):
+    run, path = trained
     actor = load_actor(path)
-    meta = json.loads((tmp_path / "policy.json").read_text())
+    meta = json.loads((run / "policy.json").read_text())
     assert meta["schema_hash"] == load_schema().hash
     assert meta["bc"]["loss_last"] < meta["bc"]["loss_first"]
     assert meta["ppo"]["steps"] >= 4096
-    assert any((tmp_path / "tb").rglob("events.out.tfevents*"))
+    assert any((run / "tb").rglob("events.out.tfevents*"))
     out = actor(torch.zeros(1, load_schema().n_features))
     assert out.shape == (1, load_schema().n_actions)
+
+
+def _max_abs_logit(actor, obs) -> float:
+    with torch.no_grad():
+        return float(actor.logits(torch.as_tensor(load_schema().normalize(obs))).abs().max())
+
+
+def test_bc_logit_penalty_pulls_the_logits_in(data_root):
+    obs, acts = D.load_transitions(data_root, list(D.DATASET_IDS))
+    # long enough on the small test data that unpenalized logits run out to tens
+    kw = dict(epochs=80, batch=256, lr=3e-3, seed=0)
+    free, _ = behaviour_clone(obs, acts, **kw)
+    bounded, _ = behaviour_clone(obs, acts, logit_penalty=1e-3, **kw)
+    assert _max_abs_logit(free, obs) > 12.0                                 # the 0 labels push logits out ...
+    assert _max_abs_logit(bounded, obs) < 0.6 * _max_abs_logit(free, obs)   # ... the penalty pulls them in
+
+
+def test_ppo_logit_penalty_adds_its_gradient():
+    from stable_baselines3 import PPO
+
+    from motocoach.training.ppo_policy import CoachPolicy, RideVecEnv
+
+    venv = RideVecEnv(["kestrel"], "amateur", 2, seed=0)
+    obs = torch.as_tensor(np.random.default_rng(1).uniform(
+        load_schema().feature_low, load_schema().feature_high, (64, load_schema().n_features)),
+        dtype=torch.float32)
+    grads = {}
+    for lam in (0.0, 0.5):
+        model = PPO(CoachPolicy, venv, n_steps=16, batch_size=32, device="cpu", seed=0,
+                    policy_kwargs={"logit_penalty": lam})
+        pol = model.policy
+        acts = torch.full((64, 3), 0.5)
+        _, logp, _ = pol.evaluate_actions(obs, acts)
+        pol.zero_grad()
+        (-logp.mean()).backward()
+        grads[lam] = pol.action_net[0].bias.grad.clone()
+        with torch.no_grad():
+            z = pol.action_net[0](pol.mlp_extractor.forward_actor(pol.extract_features(obs)))
+    # the extra gradient on the head bias is d(lam * mean(z**2))/db = 2 * lam * mean over rows of z / 3
+    expected = 2 * 0.5 * z.sum(0) / z.numel()
+    assert torch.allclose(grads[0.5] - grads[0.0], expected, atol=1e-5)
+
+
+def test_policy_json_records_the_logit_range(data_root, trained):
+    run, path = trained
+    obs, _ = D.load_transitions(data_root, list(D.DATASET_IDS))
+    with torch.no_grad():
+        z = load_actor(path).logits(torch.as_tensor(load_schema().normalize(obs))).numpy()
+    meta = json.loads((run / "policy.json").read_text())
+    rec = np.array(meta["logit_range"]["final"])
+    assert np.allclose(rec[:, 0], z.min(0), atol=1e-3) and np.allclose(rec[:, 1], z.max(0), atol=1e-3)
 
 
 def test_unknown_preset_is_a_clear_error(data_root, tmp_path):
