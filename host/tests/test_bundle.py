@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import stat
+import sys
 import zipfile
 from pathlib import Path
 
@@ -18,17 +19,10 @@ from motocoach.cli import main
 from motocoach.errors import BundleError, ConfigError
 from motocoach.schema import load_schema
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fake_models import make_model  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def make_model(d: Path, size: int = 3000, schema_hash: str | None = None) -> Path:
-    blob = os.urandom(size)
-    (d / "m.cmb").write_bytes(blob)
-    (d / "manifest.json").write_text(json.dumps({
-        "model_id": "test-model", "model_sha256": hashlib.sha256(blob).hexdigest(),
-        "schema_hash": schema_hash or load_schema().hash, "schema_hash32": 0, "engine_version": 1,
-        "protocol": {"min": 1, "max": 1}}))
-    return d / "m.cmb"
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ firmware in test_update_sil.py; the slot logic itself is tested in C in test_slo
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import pty
 import subprocess
@@ -23,6 +22,9 @@ from motocoach.errors import BundleError, DeviceError, ToolError
 from motocoach.protocol import codec, spec
 from motocoach.protocol.spec import MsgType, Status
 from motocoach.schema import load_schema
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fake_models  # noqa: E402
 
 
 class FakeUnit:
@@ -96,13 +98,7 @@ class FakeUnit:
 
 
 def make_model(d: Path, size: int = 3000, schema_hash: str | None = None) -> Path:
-    blob = os.urandom(size)
-    (d / "m.cmb").write_bytes(blob)
-    (d / "manifest.json").write_text(json.dumps({
-        "model_id": "coach-v2", "model_sha256": hashlib.sha256(blob).hexdigest(),
-        "schema_hash": schema_hash or load_schema().hash, "schema_hash32": 0, "engine_version": 1,
-        "protocol": {"min": 1, "max": 1}}))
-    return d / "m.cmb"
+    return fake_models.make_model(d, size, schema_hash, model_id="coach-v2")
 
 
 @pytest.fixture
