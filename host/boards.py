@@ -21,6 +21,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from motocoach import generated
 from motocoach.errors import ConfigError
 
 #: Repository root (this file lives in host/).
@@ -207,20 +208,12 @@ def generated_files(boards: dict[str, Board] | None = None) -> dict[Path, str]:
 
 def stale_files(root: Path = REPO) -> list[str]:
     """Generated files that are missing or differ from the board definitions."""
-    return [str(rel) for rel, text in generated_files().items()
-            if not (root / rel).exists() or (root / rel).read_text() != text]
+    return [str(rel) for rel in generated.stale(generated_files(), root)]
 
 
 def write_generated(root: Path = REPO) -> list[str]:
     """Write the derived files under ``root``; returns the ones that changed."""
-    changed = []
-    for rel, text in generated_files().items():
-        p = root / rel
-        if not p.exists() or p.read_text() != text:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(text)
-            changed.append(str(rel))
-    return changed
+    return [str(rel) for rel in generated.write_changed(generated_files(), root)]
 
 
 def register(app) -> None:

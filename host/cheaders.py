@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from motocoach import generated
 from motocoach.protocol import spec
 from motocoach.schema import FeatureSchema, load_schema
 
@@ -101,13 +102,11 @@ def generated_headers() -> dict[Path, str]:
             CORE_DIR / "protocol_defs.h": render_protocol_header()}
 
 
+def stale_headers(root: Path = Path(".")) -> list[Path]:
+    """Headers under ``root`` that are missing or out of date."""
+    return generated.stale(generated_headers(), root)
+
+
 def write_headers(root: Path = Path(".")) -> list[Path]:
     """Write the headers under ``root``; return the paths whose content changed."""
-    changed = []
-    for rel, text in generated_headers().items():
-        p = root / rel
-        if not p.exists() or p.read_text() != text:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(text)
-            changed.append(p)
-    return changed
+    return [root / rel for rel in generated.write_changed(generated_headers(), root)]

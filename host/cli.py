@@ -83,8 +83,7 @@ def schema_c_headers(
     from motocoach import cheaders
 
     if check:
-        stale = [str(rel) for rel, text in cheaders.generated_headers().items()
-                 if not (root / rel).exists() or (root / rel).read_text() != text]
+        stale = [str(rel) for rel in cheaders.stale_headers(root)]
         if stale:
             err_console.print(f"[red]stale:[/] {', '.join(stale)} (run `make models`)")
             raise typer.Exit(1)
