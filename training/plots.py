@@ -48,7 +48,7 @@ def plot_cue_map(track: Track, trace: dict, path: Path, title: str = "") -> Path
     """The racing line with every control step's cue drawn at its track position."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 7))
-    line = track.line_xy()
+    line = track.line_xy
     ax.plot(track.xy[:, 0], track.xy[:, 1], color="0.85", lw=8, zorder=0)
     ax.plot(line[:, 0], line[:, 1], color="0.5", lw=0.8, zorder=1)
     s = np.asarray(trace["s"])

@@ -6,8 +6,10 @@ row, metres, about 5 m apart (the last point connects back to the first)::
     x_m,y_m,w_tr_right_m,w_tr_left_m
 
 :func:`load_track` validates a file (NaN, too few points, open loop, self-intersection,
-non-positive widths) and derives everything the simulator needs on a 1 m grid: curvature,
-corners and apexes, a reference racing line (inside at the apex) and its curvature.
+non-positive widths, absurd coordinates) and derives everything the simulator needs on a
+1 m grid along the racing line: the minimum-curvature line inside the track limits
+(:mod:`~motocoach.training.raceline`), its curvature, the corners and apexes, and the
+track edges measured from the line. Lap distance is distance along the racing line.
 
 >>> t = get_track("kestrel")
 >>> t.name, t.length_m > 1000, len(t.apex_s) >= 4
@@ -27,17 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from motocoach.errors import TrackError
+from motocoach.training.raceline import line_grid, min_curvature_offsets, smooth_reference
 
 CSV_HEADER = ("x_m", "y_m", "w_tr_right_m", "w_tr_left_m")
 GRID_M = 1.0            # resolution of the simulator's lookup tables
 MIN_POINTS = 20
+MAX_COORD_M = 1e6       # a local frame in metres; beyond this the file is not in metres
 CORNER_KAPPA = 1 / 180  # an apex needs a tighter radius than 180 m
 APEX_WINDOW = 40.0      # m; an apex is the tightest point within this distance
-#: Built-in tracks made by :func:`generate_track`: name -> (seed, mean radius m, roughness).
-BUILTIN_SPECS: dict[str, tuple[int, float, float]] = {
-    "kestrel": (11, 260.0, 0.30), "heron": (23, 300.0, 0.26), "osprey": (37, 230.0, 0.33),
-    "falcon": (41, 280.0, 0.30), "merlin": (53, 240.0, 0.34),
-}
 
 
 @dataclass(frozen=True)
@@ -46,11 +45,11 @@ class Track:
 
     Attributes:
         name: track name (file stem for imported CSVs).
-        xy: (M, 2) centreline points on the grid, metres.
+        xy: (M, 2) centreline point abeam each grid point of the racing line, metres.
         w_right / w_left: (M,) half widths to the right / left of the centreline, metres.
-        kappa: (M,) signed centreline curvature, 1/m, positive for a left turn.
-        line_offset: (M,) reference racing line offset from the centreline, metres, + right.
-        line_kappa: (M,) signed curvature of the racing line, 1/m.
+        line_xy: (M, 2) racing line points, :data:`GRID_M` apart along the line.
+        line_offset: (M,) racing line offset from the centreline, metres, + right.
+        line_kappa: (M,) signed curvature of the racing line, 1/m, positive for a left turn.
         apex_s: (K,) arc position of each corner apex, metres, increasing.
         apex_kappa: (K,) |curvature| of the racing line at each apex.
         next_apex: (M,) index into apex_s of the next apex at or after each grid point.
@@ -61,7 +60,7 @@ class Track:
     xy: np.ndarray
     w_right: np.ndarray
     w_left: np.ndarray
-    kappa: np.ndarray
+    line_xy: np.ndarray
     line_offset: np.ndarray
     line_kappa: np.ndarray
     apex_s: np.ndarray
@@ -83,15 +82,10 @@ class Track:
         s = np.arange(self.n_grid) * GRID_M
         return (self.apex_s[self.next_apex] - s) % self.length_m
 
-    def line_xy(self) -> np.ndarray:
-        """(M, 2) points of the reference racing line (for plots)."""
-        return self.xy + _right_normals(self.xy) * self.line_offset[:, None]
-
-
-def _right_normals(xy: np.ndarray) -> np.ndarray:
-    d = np.roll(xy, -1, axis=0) - np.roll(xy, 1, axis=0)
-    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-9)
-    return np.stack([d[:, 1], -d[:, 0]], axis=1)   # heading rotated by -90 deg
+    @property
+    def kappa(self) -> np.ndarray:
+        """(M,) the racing line's signed curvature (kept for older callers)."""
+        return self.line_kappa
 
 
 def _circular_smooth(a: np.ndarray, half_width: int) -> np.ndarray:
@@ -100,16 +94,8 @@ def _circular_smooth(a: np.ndarray, half_width: int) -> np.ndarray:
     return np.convolve(padded, np.ones(k) / k, mode="valid")
 
 
-def _curvature(xy: np.ndarray) -> np.ndarray:
-    """Signed curvature of a closed, evenly spaced polyline (positive = turning left)."""
-    d1 = (np.roll(xy, -1, axis=0) - np.roll(xy, 1, axis=0)) / (2 * GRID_M)
-    d2 = (np.roll(xy, -1, axis=0) - 2 * xy + np.roll(xy, 1, axis=0)) / GRID_M ** 2
-    num = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
-    return num / np.maximum(np.linalg.norm(d1, axis=1) ** 3, 1e-9)
-
-
-def _segments_intersect(p: np.ndarray) -> bool:
-    """True if any two non-adjacent edges of the closed polygon ``p`` cross."""
+def _segments_intersect(p: np.ndarray) -> int | None:
+    """Index of the first edge of the closed polygon ``p`` that crosses a non-adjacent one."""
     a, b = p, np.roll(p, -1, axis=0)
     n = len(p)
     for i in range(n):
@@ -127,8 +113,8 @@ def _segments_intersect(p: np.ndarray) -> bool:
         o1, o2 = orient(a[i], b[i], c), orient(a[i], b[i], d)
         o3, o4 = orient(c, d, a[i]), orient(c, d, b[i])
         if np.any((o1 * o2 < 0) & (o3 * o4 < 0)):
-            return True
-    return False
+            return i
+    return None
 
 
 def build_track(points: np.ndarray, name: str, source: str = "") -> Track:
@@ -140,45 +126,41 @@ def build_track(points: np.ndarray, name: str, source: str = "") -> Track:
     if not np.all(np.isfinite(pts)):
         row = int(np.argwhere(~np.isfinite(pts))[0, 0])
         raise TrackError(f"{where}: NaN or inf in data row {row + 1}; fix or remove that row")
+    if np.any(np.abs(pts) > MAX_COORD_M):
+        row = int(np.argwhere(np.abs(pts) > MAX_COORD_M)[0, 0])
+        raise TrackError(f"{where}: data row {row + 1} has a value beyond {MAX_COORD_M:.0e}; "
+                         "coordinates and widths must be metres in a local frame")
     if len(pts) >= 2 and np.allclose(pts[0, :2], pts[-1, :2]):
         pts = pts[:-1]                      # some files repeat the first point at the end
     if len(pts) < MIN_POINTS:
         raise TrackError(f"{where}: {len(pts)} points; a lap needs at least {MIN_POINTS} "
                          "(about 5 m apart)")
-    if np.any(pts[:, 2:] <= 0.5):
-        raise TrackError(f"{where}: track half widths must be > 0.5 m on both sides")
+    bad_w = np.flatnonzero(np.any(pts[:, 2:] <= 0.5, axis=1))
+    if len(bad_w):
+        r = int(bad_w[0])
+        raise TrackError(f"{where}: data row {r + 1} (x={pts[r, 0]:.1f}, y={pts[r, 1]:.1f}) has a half "
+                         f"width of {pts[r, 2:].min():.2f} m; half widths must be > 0.5 m on both sides")
     xy = pts[:, :2]
     seg = np.linalg.norm(np.diff(xy, axis=0), axis=1)
     if np.any(seg < 1e-6):
-        raise TrackError(f"{where}: repeated consecutive points; remove duplicates")
+        r = int(np.flatnonzero(seg < 1e-6)[0])
+        raise TrackError(f"{where}: data rows {r + 1} and {r + 2} are the same point; remove duplicates")
     spacing = float(np.median(seg))
     closing = float(np.linalg.norm(xy[0] - xy[-1]))
     if closing > 4 * spacing + 5.0:
         raise TrackError(f"{where}: open loop: the last point is {closing:.0f} m from the first "
                          f"(spacing {spacing:.1f} m); a track must be a closed lap")
-    if _segments_intersect(xy):
-        raise TrackError(f"{where}: the centreline crosses itself; a lap must be a simple loop")
+    crossing = _segments_intersect(xy)
+    if crossing is not None:
+        raise TrackError(f"{where}: the centreline crosses itself after data row {crossing + 1} "
+                         f"(x={xy[crossing, 0]:.1f}, y={xy[crossing, 1]:.1f}); a lap must be a simple loop")
 
-    # Resample on an even 1 m grid (closed).
-    closed = np.vstack([pts, pts[:1]])
-    cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(closed[:, :2], axis=0), axis=1))])
-    length = cum[-1]
-    m = int(round(length / GRID_M))
-    s = np.arange(m) * (length / m)
-    grid = np.stack([np.interp(s, cum, closed[:, c]) for c in range(4)], axis=1)
-    gxy = grid[:, :2]
-    kappa = _circular_smooth(_curvature(gxy), 7)
-    if np.max(np.abs(kappa)) > 0.2:
-        raise TrackError(f"{where}: a corner tighter than 5 m radius; check the point order and units")
-
-    # Reference racing line: towards the inside of each corner, smoothed so it swings wide
-    # on entry/exit. Positive offset = right; a left turn (kappa > 0) pulls it left.
-    w_r, w_l = grid[:, 2], grid[:, 3]
-    pull = np.tanh(_circular_smooth(kappa, 30) * 120.0)
-    raw = np.where(pull > 0, -pull * w_l, -pull * w_r) * 0.5
-    offset = _circular_smooth(raw, 25)
-    line = gxy + _right_normals(gxy) * offset[:, None]
-    line_kappa = _circular_smooth(_curvature(line), 10)
+    # The racing line (minimum curvature, inside the limits) and an even grid along it.
+    ref = smooth_reference(pts, where)
+    alpha, normals = min_curvature_offsets(ref, where)
+    g = line_grid(ref, alpha, normals, GRID_M, where)
+    line_kappa = g["line_kappa"]
+    m = len(line_kappa)
 
     # Apexes: local maxima of |line curvature| within +-APEX_WINDOW m that are tight enough
     # to be corners (radius < 1 / CORNER_KAPPA).
@@ -192,8 +174,8 @@ def build_track(points: np.ndarray, name: str, source: str = "") -> Track:
     apex_idx = sorted(set(apex_idx))
     apex_s = np.array(apex_idx, dtype=np.float64) * GRID_M
     nxt = np.searchsorted(np.array(apex_idx), np.arange(m), side="left") % len(apex_idx)
-    return Track(name=name, xy=gxy, w_right=w_r, w_left=w_l, kappa=kappa, line_offset=offset,
-                 line_kappa=line_kappa, apex_s=apex_s,
+    return Track(name=name, xy=g["xy"], w_right=g["w_right"], w_left=g["w_left"], line_xy=g["line_xy"],
+                 line_offset=g["offset"], line_kappa=line_kappa, apex_s=apex_s,
                  apex_kappa=np.abs(line_kappa[apex_idx]), next_apex=nxt.astype(np.int64),
                  source=source)
 
@@ -202,7 +184,10 @@ def read_track_csv(path: str | Path) -> np.ndarray:
     """Read the raw ``(N, 4)`` rows of a track CSV (header optional, '#' comments allowed)."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise TrackError(f"{p}: not a text CSV (byte {e.start} is not UTF-8); expected lines of "
+                         f"{','.join(CSV_HEADER)}") from e
     except OSError as e:
         raise TrackError(f"cannot read track {p}: {e}") from e
     rows: list[list[float]] = []
@@ -246,31 +231,6 @@ def write_track_csv(points: np.ndarray, path: str | Path) -> Path:
     return p
 
 
-def generate_track(seed: int, radius_m: float = 260.0, roughness: float = 0.3,
-                   spacing_m: float = 5.0, width_m: float = 11.0) -> np.ndarray:
-    """A random closed track as raw ``(N, 4)`` rows: a star-shaped polar curve.
-
-    ``r(theta) = R (1 + sum_k a_k cos(k theta + phi_k))`` for k = 2..6 with
-    ``sum |a_k| = roughness < 1`` so r > 0 and the curve never crosses itself.
-    """
-    if not 0 < roughness < 0.9:
-        raise TrackError("roughness must be in (0, 0.9)")
-    rng = np.random.default_rng(seed)
-    ks = np.arange(2, 7)
-    amp = rng.dirichlet(np.ones(len(ks))) * roughness
-    phase = rng.uniform(0, 2 * np.pi, len(ks))
-    theta = np.linspace(0, 2 * np.pi, 20000, endpoint=False)
-    r = radius_m * (1 + (amp[:, None] * np.cos(ks[:, None] * theta + phase[:, None])).sum(0))
-    xy = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
-    cum = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(xy, axis=0), axis=1))])
-    n = int(cum[-1] // spacing_m)
-    s = np.linspace(0, cum[-1], n, endpoint=False)
-    pts = np.stack([np.interp(s, cum, xy[:, 0]), np.interp(s, cum, xy[:, 1])], axis=1)
-    half = width_m / 2 + rng.uniform(-0.5, 0.5)
-    w = np.full(n, half)
-    return np.column_stack([pts, w, w])
-
-
 def builtin_tracks() -> list[str]:
     """Names of the tracks shipped with the package (CSV files in ``training/tracks/``)."""
     folder = resources.files("motocoach.training").joinpath("tracks")
@@ -290,9 +250,3 @@ def get_track(name_or_path: str) -> Track:
         return load_track(p)
     raise TrackError(f"unknown track {name_or_path!r}; use one of {', '.join(builtin_tracks())} "
                      "or a path to a CSV of x_m,y_m,w_tr_right_m,w_tr_left_m")
-
-
-def write_builtin_tracks(folder: str | Path) -> list[Path]:
-    """Regenerate the built-in track CSVs from :data:`BUILTIN_SPECS` (deterministic)."""
-    return [write_track_csv(generate_track(seed, radius, rough), Path(folder) / f"{name}.csv")
-            for name, (seed, radius, rough) in BUILTIN_SPECS.items()]
