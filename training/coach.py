@@ -30,7 +30,7 @@ import numpy as np
 
 from motocoach.schema import load_schema
 from motocoach.training.riders import get_rider
-from motocoach.training.sim import DT, RideSim, sf_grip
+from motocoach.training.sim import DT, RideSim
 from motocoach.training.tracks import GRID_M, Track
 
 
@@ -51,7 +51,7 @@ class CoachRules:
     push_max_line_m: float = 0.8      # ... near the line ...
     push_gentle_brake: float = 0.5    # ... braking gently (brake demand below this) ...
     push_max_throttle: float = 0.35   # ... or held on part throttle ...
-    push_min_grip: float = 1.16       # ... on a surface with at least this grip (mu) -> carry-speed cue
+    push_min_grip: float = 0.98       # ... on a surface with at least this share of the nominal grip -> carry-speed cue
     slow_usage: float = 2.0           # friction usage above this -> brake / slow cue
     overcook_usage: float = 0.92      # the rider's planned apex speed would use more grip than this
     overcook_window_m: float = 150.0  # ... and the apex is this close -> brake / slow cue
@@ -121,9 +121,7 @@ class ExpertCoach:
         near_apex = self.track.dist_to_apex[idx] < r.line_window_m
         # faster than the pro here while the pro is slowing for what comes next
         # privileged: the rider's own plan for the next apex against the grip actually there
-        k1 = self.track.next_apex[idx]
-        plan_g = sf_grip(sim.rider, sim.conf) * (1.0 + sim.corner_noise[np.arange(sim.n), k1])
-        overcook = (plan_g / sim.mu > r.overcook_usage) & (self.track.dist_to_apex[idx] < r.overcook_window_m)
+        overcook = (sim.overcook_ratio() > r.overcook_usage) & (self.track.dist_to_apex[idx] < r.overcook_window_m)
         brake = (((v > r.brake_over_ref * v_here) & (v_ahead < v_here)) | (usage > r.slow_usage)
                  | (overcook & (sim.conf > -0.5)))
         # privileged: stay silent while the rider is already moving back towards the line
@@ -133,7 +131,7 @@ class ExpertCoach:
                 & (((sim.brk > 0.02) & (sim.brk < r.push_gentle_brake))
                    | ((sim.brk <= 0.02) & (thr < r.push_max_throttle)))
                 & (usage < r.push_max_usage) & (np.abs(e) < r.push_max_line_m)
-                & (sim.mu >= r.push_min_grip))
+                & (sim.grip_ratio >= r.push_min_grip))
         out = np.zeros((sim.n, 3), dtype=np.float32)
         out[:, 2] = self.f_idle
         out[brake] = (r.intensity, r.intensity, self.f_brake)

@@ -30,7 +30,7 @@ from motocoach.training import sim as S
 from motocoach.training.riders import get_rider
 from motocoach.training.tracks import get_track
 
-MAX_EPISODE_STEPS = 2400     # 120 s at 20 Hz: one lap of every built-in track fits
+MAX_EPISODE_STEPS = 4000     # 200 s at 20 Hz: a novice's lap of a 6 km circuit fits
 
 
 def observation_space() -> spaces.Box:
@@ -112,12 +112,13 @@ def env_doc() -> str:
 {_table(s.actions, "    Action space (physical units after mapping)")}
 
     Reward (per {1000 * S.DT:g} ms step): progress / ({S.V_REF:g} m/s x dt)
-    - {S.W_VIOLATION} x [friction usage > {S.USAGE_VIOLATION} or lean > {S.LEAN_CAP_DEG:g} deg]
+    - {S.W_VIOLATION} x [friction usage > {S.USAGE_VIOLATION} or lean > the vehicle's lean_max_deg]
     - {S.W_OFFTRACK} x [left the track] - {S.W_CUE} x max(left, right) intensity
     - {S.W_SMOOTH} x |action change|_1.
 
     Starting state: at the start line (or a random position with ``random_start=True``),
-    95 % of the rider's planned speed, grip mu ~ U{S.MU_RANGE}, per-corner rider errors drawn.
+    flying, at the speed, throttle and brake of the rider's own converged lap there; grip
+    mu ~ the vehicle's mu x U{S.GRIP_RANGE}; per-corner rider errors drawn.
 
     Episode end: terminated when the rider leaves the track or completes ``laps`` laps;
     truncated by the registration's ``max_episode_steps`` ({MAX_EPISODE_STEPS}).

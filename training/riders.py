@@ -40,6 +40,7 @@ RIDER_FIELDS: dict[str, tuple[float, float, str]] = {
     "brake_margin_m": (0.0, 80.0, "extra distance by which the rider finishes braking too early, m"),
     "exit_delay_m": (0.0, 80.0, "distance past an apex before the rider opens the throttle fully, m"),
 }
+DEFAULT_VEHICLE = "superbike"
 #: Fields added after the first profile format; files without them get these values.
 RIDER_DEFAULTS: dict[str, float] = {"brake_margin_m": 0.0, "exit_delay_m": 0.0}
 
@@ -66,6 +67,7 @@ class RiderProfile:
     line_correction_mps: float
     brake_margin_m: float = 0.0
     exit_delay_m: float = 0.0
+    vehicle: str = DEFAULT_VEHICLE
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,10 +87,11 @@ def parse_rider(doc: dict, source: str = "rider") -> RiderProfile:
     if unknown:
         raise ConfigError(f"{source}: unknown field(s) {', '.join(unknown)}")
     values: dict = {"name": str(doc.get("name") or Path(source).stem),
-                    "description": str(doc.get("description", ""))}
+                    "description": str(doc.get("description", "")),
+                    "vehicle": str(doc.get("vehicle") or DEFAULT_VEHICLE)}
     for k, (lo, hi, meaning) in RIDER_FIELDS.items():
         v = doc[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v):
             raise ConfigError(f"{source}: {k} must be a finite number ({meaning})")
         if not lo <= v <= hi:
             raise ConfigError(f"{source}: {k}={v} is outside [{lo}, {hi}] ({meaning})")
@@ -96,12 +99,19 @@ def parse_rider(doc: dict, source: str = "rider") -> RiderProfile:
     return RiderProfile(**values)
 
 
+def _finite(v: int | float) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:        # an integer too large for a float, e.g. 400 digits
+        return False
+
+
 def load_rider(path: str | Path) -> RiderProfile:
     """Load a rider profile JSON file."""
     p = Path(path)
     try:
-        doc = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ConfigError(f"cannot read rider profile {p}: {e}") from e
     return parse_rider(doc, str(p))
 

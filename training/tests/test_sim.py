@@ -12,7 +12,7 @@ from motocoach.training.sim import RideSim, decode_cues
 from motocoach.training.tracks import get_track
 
 
-def ride(policy, track="kestrel", rider="amateur", n=16, seed=3, steps=2400):
+def ride(policy, track="kestrel", rider="amateur", n=16, seed=3, steps=3600):
     sim = RideSim(get_track(track), get_rider(rider), n=n, seed=seed)
     lap = np.full(n, np.nan)
     trace = []
@@ -107,10 +107,10 @@ def test_nan_actions_do_not_poison_the_state():
     assert np.all(np.isfinite(sim.observe()))
 
 
-def _violations_and_laps(policy, *, mu=None, track="kestrel", n=16, seed=7, steps=1600):
+def _violations_and_laps(policy, *, grip=None, track="kestrel", n=16, seed=7, steps=2400):
     sim = RideSim(get_track(track), get_rider("amateur"), n=n, seed=seed)
-    if mu is not None:
-        sim.mu[:] = mu
+    if grip is not None:
+        sim.mu[:] = grip * sim.vehicle.mu
     viol = 0
     lap = np.full(n, np.nan)
     for _ in range(steps):
@@ -134,8 +134,8 @@ def _pulsed(cue, when):
 def test_carry_speed_cues_on_low_grip_cost_safety():
     """A push where grip is low (riders plan with the nominal grip) adds safety events."""
     push = _pulsed((0.8, 0.8, freq01(75.0)), lambda sim: np.ones(sim.n, dtype=bool))
-    v_push, _ = _violations_and_laps(push, mu=1.12)
-    v_none, _ = _violations_and_laps(silent, mu=1.12)
+    v_push, _ = _violations_and_laps(push, grip=0.93)
+    v_none, _ = _violations_and_laps(silent, grip=0.93)
     assert v_push > 1.3 * v_none
 
 
@@ -148,6 +148,6 @@ def test_slow_cues_on_straights_cost_lap_time():
 
 def test_expert_cues_make_the_amateur_faster_on_a_heldout_track():
     coach = ExpertCoach(get_track("merlin"))
-    _, lap_coached = _violations_and_laps(lambda sim: coach(sim), track="merlin", steps=2400)
-    _, lap_none = _violations_and_laps(silent, track="merlin", steps=2400)
+    _, lap_coached = _violations_and_laps(lambda sim: coach(sim), track="merlin", steps=3600)
+    _, lap_none = _violations_and_laps(silent, track="merlin", steps=3600)
     assert np.nanmean(lap_coached) < 0.97 * np.nanmean(lap_none)
