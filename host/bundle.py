@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -207,7 +208,7 @@ def read(path: Path) -> Bundle:
     try:
         mbytes, sbytes = z.read(MANIFEST), z.read(SIGNATURE)
         manifest, sig = json.loads(mbytes), json.loads(sbytes)
-    except (ValueError, zipfile.BadZipFile) as e:
+    except (ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError) as e:
         raise BundleError(f"{path}: unreadable manifest or signature ({e})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{path}: not a motocoach bundle")
@@ -232,7 +233,11 @@ def read(path: Path) -> Bundle:
     for name, digest in expected.items():
         if name not in names:
             raise BundleError(f"{path}: payload {name} is missing")
-        data = z.read(name)
+        try:
+            data = z.read(name)
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError) as e:
+            # zipfile checks each member's CRC-32 as it reads; a damaged copy fails here
+            raise BundleError(f"{path}: payload {name} is damaged ({e}); copy the bundle again") from None
         if sha256_hex(data) != digest:
             raise BundleError(f"{path}: payload {name} does not match its sha256 in the manifest (tampered)")
         payloads[name] = data

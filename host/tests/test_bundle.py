@@ -225,3 +225,17 @@ def test_cli_keys_generate_and_header_write_the_firmware_header(tmp_path, capsys
     assert str(tmp_path) not in h  # no machine paths in generated C
     assert main(["keys", "header", "--root", str(root)]) == 0  # back to the development key
     assert (root / keys.TRUSTED_KEY_HEADER).read_text() == (REPO / keys.TRUSTED_KEY_HEADER).read_text()
+
+
+def test_bundle_verify_of_a_bad_crc_zip_exits_2_without_a_traceback(tmp_path, model_bundle, keypair, capsys):
+    raw = bytearray(model_bundle.path.read_bytes())
+    blob = model_bundle.model_blob
+    at = raw.find(blob)
+    raw[at + 10] ^= 0x01  # stored member: its CRC-32 no longer matches
+    bad = tmp_path / "bad-crc.mcb"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(BundleError, match="damaged"):
+        bundles.read(bad)
+    assert main(["bundle", "verify", str(bad), "--trusted-key", str(keypair.public_path)]) == 2
+    err = capsys.readouterr().err
+    assert "damaged" in err and "Traceback" not in err

@@ -290,3 +290,27 @@ def test_firmware_update_flashes_then_confirms_via_hello(tmp_path, kp):
                    audit=AuditLog(tmp_path / "a.jsonl"), open_link=lambda p: unit, flash=fake_flash)
     assert flashed == ["fake"] and unit.closed >= 2
     assert AuditLog(tmp_path / "a.jsonl").entries()[-1]["result"] == "failed"
+
+
+def _flip_stored_byte(path: Path, member: str) -> None:
+    """Corrupt one byte of a stored (uncompressed) member in place: its CRC-32 no longer matches."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        data = z.read(member)
+    raw = bytearray(path.read_bytes())
+    at = raw.find(data)
+    assert at > 0
+    raw[at + len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(raw))
+
+
+def test_a_bundle_with_a_bad_crc_is_refused_logged_and_nothing_written(tmp_path, kp):
+    path = _bundle(tmp_path, kp)
+    _flip_stored_byte(path, "model.cmb")
+    unit = FakeUnit(kp.key_id)
+    with pytest.raises(BundleError, match="model.cmb is damaged"):
+        _update(unit, path, kp, tmp_path)
+    assert unit.writes == []
+    (e,) = AuditLog(tmp_path / "audit.jsonl").entries()
+    assert e["result"] == "refused" and "damaged" in e["detail"]
