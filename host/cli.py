@@ -46,11 +46,16 @@ VERB_MODULES: list[str] = ["motocoach.device.cli", "motocoach.training.cli",
                              "motocoach.boards"]
 
 
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         console.print(f"motocoach {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Example: motocoach --version"""
 
 
 @schema_app.command("show")
