@@ -182,7 +182,8 @@ def bundle_create(out: Path = typer.Option(..., "--out", "-o", help="Bundle file
                                                                 help="Model manifest (default: manifest.json beside the blob)."),
                   image: list[str] = typer.Option([], "--image", help="Firmware image OFFSET:FILE (repeat)."),
                   firmware_version: Optional[str] = typer.Option(None, "--firmware-version"),
-                  chip: str = typer.Option("esp32", "--chip", help="esptool chip name for firmware images."),
+                  chip: Optional[str] = typer.Option(None, "--chip", help="esptool chip name for firmware images "
+                                                     "(default: the MCU in the board file; a mismatch is refused)."),
                   key: Optional[Path] = typer.Option(None, "--key", help="Private signing key (default: the "
                                                      "public development key firmware/keys/dev_ed25519.key).")) -> None:
     """Pack a model and/or firmware images with their manifest and sign it.
@@ -194,6 +195,9 @@ def bundle_create(out: Path = typer.Option(..., "--out", "-o", help="Bundle file
     from motocoach import bundle as bundles
     from motocoach import keys
 
+    bundles.check_board_ids(board)  # a typo would make a bundle that no unit accepts
+    if image and chip is not None and chip != bundles.firmware_chip(board):
+        raise ConfigError(f"--chip {chip} but board {', '.join(board)} is {bundles.firmware_chip(board)}; leave --chip out")
     b = bundles.create(out, private_key=keys.load_private(key or keys.dev_private_key()), boards=board,
                        model=model, model_manifest=model_manifest, images=[_parse_image(s) for s in image],
                        firmware_version=firmware_version, chip=chip)

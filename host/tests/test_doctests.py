@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["motocoach.schema", "motocoach.runs", "motocoach.training.policy_net"]
+MODULES = ["motocoach.schema", "motocoach.runs", "motocoach.training.policy_net", "motocoach.esp_image"]
 
 
 @pytest.mark.parametrize("name", MODULES)

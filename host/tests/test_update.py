@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from motocoach import bundle as bundles
+from motocoach import esp_image
 from motocoach import keys
 from motocoach.audit import AuditLog
 from motocoach.device import ops
@@ -240,8 +241,8 @@ def test_lost_chunk_reply_is_resumed_not_resent_twice(kp):
 # --- firmware via esptool --------------------------------------------------------------------
 
 def _fw_bundle(tmp_path, kp, boards=("esp32dev",)) -> bundles.Bundle:
-    (tmp_path / "boot.bin").write_bytes(b"\xe9" + os.urandom(200))
-    (tmp_path / "app.bin").write_bytes(b"\xe9" + os.urandom(900))
+    (tmp_path / "boot.bin").write_bytes(esp_image.make_test_image("esp32", size=200))
+    (tmp_path / "app.bin").write_bytes(esp_image.make_test_image("esp32", size=900))
     return bundles.create(tmp_path / "fw.mcb", private_key=keys.load_private(kp.private_path), boards=list(boards),
                           images=[(0x1000, tmp_path / "boot.bin"), (0x10000, tmp_path / "app.bin")],
                           firmware_version="0.2.0")
@@ -257,8 +258,9 @@ def test_esptool_command_lines_use_v5_dashed_verbs(tmp_path, kp):
     assert write[-3:] == ["write-flash", "0x1000", str(merged)]
     subprocess.run(merge, check=True, capture_output=True)  # merge-bin runs offline: real output
     data = merged.read_bytes()
-    assert data[:201] == b.payloads[b.firmware["images"][0]["file"]]
-    assert data[0x10000 - 0x1000:][:901] == b.payloads[b.firmware["images"][1]["file"]]
+    boot, app = (b.payloads[i["file"]] for i in b.firmware["images"])
+    assert data[:len(boot)] == boot
+    assert data[0x10000 - 0x1000:][:len(app)] == app
 
 
 def test_esptool_failure_is_reported_cleanly(tmp_path, kp):
