@@ -7,7 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["motocoach.schema", "motocoach.runs", "motocoach.training.policy_net", "motocoach.esp_image"]
+MODULES = ["motocoach.schema", "motocoach.runs", "motocoach.training.policy_net", "motocoach.esp_image",
+           "motocoach.device.hil_summary"]
 
 
 @pytest.mark.parametrize("name", MODULES)
