@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from motocoach import __version__, keys
 from motocoach.errors import BundleError
 from motocoach.protocol import spec
+from motocoach.schema import hash32_hex
 
 FORMAT = "motocoach-bundle"
 FORMAT_VERSION = 1
@@ -314,8 +315,8 @@ def compatibility_problems(bundle: Bundle, identity: dict[str, Any]) -> list[str
         if max(bmin, dmin) > min(bmax, dmax):
             problems.append(f"the model needs protocol {bmin}..{bmax}, the unit speaks {dmin}..{dmax}")
         if bundle.manifest["schema_hash32"] != identity["schema_hash"]:
-            problems.append(f"the model was trained on feature schema {bundle.manifest['schema_hash32']:08x}, "
-                            f"the unit's firmware reads schema {identity['schema_hash']:08x}: update the firmware")
+            problems.append(f"the model was trained on feature schema {hash32_hex(bundle.manifest['schema_hash32'])}, "
+                            f"the unit's firmware reads schema {hash32_hex(identity['schema_hash'])}: update the firmware")
         if bundle.model["engine_version"] != identity["engine_version"]:
             problems.append(f"the model needs engine v{bundle.model['engine_version']}, "
                             f"the unit runs v{identity['engine_version']}: update the firmware")
@@ -330,8 +331,8 @@ def compatibility_problems(bundle: Bundle, identity: dict[str, Any]) -> list[str
         from motocoach.schema import load_schema
 
         if bundle.manifest["schema_hash32"] != load_schema().hash32:
-            problems.append(f"the new firmware reads feature schema {bundle.manifest['schema_hash32']:08x}, "
-                            f"this tool sends {load_schema().hash32:08x}: update motocoach first")
+            problems.append(f"the new firmware reads feature schema {hash32_hex(bundle.manifest['schema_hash32'])}, "
+                            f"this tool sends {load_schema().short_hash}: update motocoach first")
     return problems
 
 

@@ -67,13 +67,14 @@ def schema_show(path: Optional[Path] = typer.Option(None, help="Schema JSON to s
     from motocoach.schema import load_schema
 
     s = load_schema(str(path) if path else None)
-    t = Table(title=f"{s.name} v{s.version} @ {s.rate_hz} Hz   hash {s.hash[:16]}...")
+    t = Table(title=f"{s.name} v{s.version} @ {s.rate_hz} Hz   schema hash {s.short_hash}")
     for col in ("#", "kind", "name", "unit", "min", "max", "description"):
         t.add_column(col)
     for kind, items in (("feature", s.features), ("action", s.actions)):
         for i, q in enumerate(items):
             t.add_row(str(i), kind, q.name, q.unit, f"{q.min:g}", f"{q.max:g}", q.description)
     console.print(t)
+    console.print(f"schema sha256 {s.hash} (tools and units show its first 8 hex digits)")
 
 
 @schema_app.command("c-headers")

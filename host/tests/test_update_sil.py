@@ -35,6 +35,7 @@ from motocoach.device.powercut import expected_outputs, probe_telemetry, variant
 from motocoach.errors import BundleError
 from motocoach.protocol import codec
 from motocoach.protocol.spec import MsgType, SlotState, Status
+from motocoach.schema import load_schema
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO / "firmware" / "lib" / "coach_model"
@@ -298,3 +299,12 @@ def test_cli_verbs_on_sil_warn_about_the_development_key(alt, tmp_path, capsys, 
         assert main(["device", "logs", "--port", target.port, "--audit-log", log]) == 0
         out = capsys.readouterr().out
         assert "2 entries" in out and "model rolled back" in out
+        # --json: one object a script can read; the schema hash in the one order every tool shows
+        assert main(["device", "info", "--port", target.port, "--json"]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert info["board"] == board and info["development_key"] is True
+        assert info["schema_hash"] == load_schema().short_hash == load_schema().hash[:8]
+        assert info["status"]["frames_ok"] >= 0 and info["slots"]["size"] > 0
+        assert main(["device", "logs", "--port", target.port, "--audit-log", log, "--json"]) == 0
+        logs = json.loads(capsys.readouterr().out)
+        assert [e["result"] for e in logs["entries"]] == ["ok", "ok"] and isinstance(logs["unit_log"], list)
