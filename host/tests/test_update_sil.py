@@ -60,10 +60,15 @@ class Unit:
         return self.slots.read_bytes() if self.slots is not None and self.slots.exists() else b""
 
 
+_STARTED: list = []  # every target a test started, restarts included; the fixture stops them all
+
+
 def _start(kind: str, slots: Path | None):
     from motocoach.targets import start_qemu, start_sil
 
-    return start_sil(slots=slots) if kind == "sil" else start_qemu()
+    target = start_sil(slots=slots) if kind == "sil" else start_qemu()
+    _STARTED.append(target)
+    return target
 
 
 @pytest.fixture(params=["sil", "qemu"])
@@ -71,11 +76,16 @@ def unit(request, tmp_path):
     from motocoach.device.link import SerialLink
 
     slots = tmp_path / "slots.bin" if request.param == "sil" else None
+    first = len(_STARTED)
     target = _start(request.param, slots)
-    link = SerialLink(target.port, timeout=2.0)
-    yield Unit(request.param, target, link, slots)
-    link.close()
-    target.stop()
+    u = Unit(request.param, target, SerialLink(target.port, timeout=2.0), slots)
+    yield u
+    u.link.close()  # the link and target of the last power cycle, not the first ones
+    mine = _STARTED[first:]
+    del _STARTED[first:]
+    for t in mine:
+        t.stop()
+    assert not [t for t in mine if t.alive], "a restarted target is still running after teardown"
 
 
 @pytest.fixture(scope="module")
