@@ -41,7 +41,7 @@ schema_app = typer.Typer(help="Inspect the feature schema and write the C header
 app.add_typer(schema_app, name="schema")
 
 #: Modules that add verbs with ``register(app)``. Only modules whose verbs work are listed.
-VERB_MODULES: list[str] = ["motocoach.device.cli", "motocoach.training.cli",
+VERB_MODULES: list[str] = ["motocoach.device.cli", "motocoach.device.field", "motocoach.training.cli",
                              "motocoach.quantization.cli", "motocoach.pipeline",
                              "motocoach.boards"]
 
