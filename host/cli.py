@@ -52,6 +52,10 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+#: Verbs that import TensorFlow (SB3's TensorBoard logger, onnx2tf, the int8 checks).
+TF_VERBS = {"train", "demo", "quantize", "models", "evaluate"}
+
+
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                        help="Print the version and exit.")) -> None:
@@ -110,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow (pulled in by onnx2tf and SB3's TensorBoard logger) floods the terminal with CUDA
     # and oneDNN notices on a CPU-only machine; keep them out unless the user asks for them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = sys.argv[1:] if argv is None else argv
+    if next((a for a in args if not a.startswith("-")), None) in TF_VERBS:
+        from motocoach.quiet import preload_tensorflow
+
+        preload_tensorflow()  # its C++ start-up lines bypass TF_CPP_MIN_LOG_LEVEL
     cli = build_app()
     try:
         # standalone_mode=False: click returns typer.Exit codes instead of calling sys.exit

@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["motocoach.schema", "motocoach.runs", "motocoach.training.policy_net", "motocoach.esp_image",
-           "motocoach.device.hil_summary"]
+           "motocoach.device.hil_summary", "motocoach.quiet"]
 
 
 @pytest.mark.parametrize("name", MODULES)
