@@ -30,10 +30,12 @@ test: setup ## run every test (unit, C core, bit-exactness, SIL HIL); what CI ru
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; exit 1; fi; exit $$rc
 
 firmware: setup ## build the ESP32 firmware with PlatformIO: make firmware BOARD=esp32dev (needs PlatformIO's registry)
+	@$(PY) -m motocoach.pio_preflight firmware --pio $(BIN)/pio
 	cd firmware && $(abspath $(BIN))/pio run -e $(BOARD)
 
 flash: setup ## flash a board: make flash BOARD=esp32dev PORT=/dev/ttyUSB0
 	@test -n "$(PORT)" || { echo "flash: give PORT=/dev/ttyUSB0 (or your serial port)" >&2; exit 2; }
+	@$(PY) -m motocoach.pio_preflight firmware --pio $(BIN)/pio
 	cd firmware && $(abspath $(BIN))/pio run -e $(BOARD) -t upload --upload-port $(PORT)
 
 sil: ## build the SIL firmware (host gcc, POSIX HAL, UART on a pty)

@@ -6,13 +6,20 @@ Options (grouped under "motocoach-hil"; names as in pytest-embedded where they e
     --port PATH                a real board's serial port, e.g. /dev/ttyUSB0
     --baud N                   default 921600 (ptys ignore it)
     --hil-frames N             frames streamed by the latency test (default 400)
-    --hil-report DIR           where report.json and latency_hist.png go
+    --hil-report DIR           where report.json, latency_hist.png and junit.xml go
     --hil-manifest PATH        manifest of the model the unit runs (default: the factory model)
     --hil-firmware PATH        a SIL binary / QEMU ELF to run instead of the default build
                                (e.g. a demo run's: runs/demo/build/sil/coach_sil)
 
 Every option is its own fixture, and the fixture bodies only call plain factory functions
 (:mod:`motocoach.device.dut`), so a project can override any one of them in its own conftest.
+
+At the end pytest prints a HIL summary (target, port, baud, latency percentiles against the 50 ms
+budget, late/lost frames, mismatches, host load, report path). With ``--hil-report`` (as ``make hil``
+gives it) a JUnit XML file is written there too unless ``--junitxml`` says otherwise. A unit that
+cannot be started or opened stops the session once, with the reason, instead of failing every test.
+Tests marked ``timing`` hold the timing assertions; the others are functional and do not depend on
+how loaded the host is.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ import numpy as np
 import pytest
 
 from motocoach.device import dut as dutlib
+from motocoach.device import hil_summary
+from motocoach.errors import MotoCoachError
 
 REPO = Path(__file__).resolve().parents[1]
 FACTORY_MANIFEST = REPO / "firmware/lib/coach_model/manifest.json"
@@ -44,6 +53,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="manifest.json of the model the unit runs (default: the factory model)")
     g.addoption("--hil-firmware", default=None,
                 help="SIL binary or QEMU ELF to run instead of the default build (pair it with --hil-manifest)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "timing: asserts a time limit (unreliable on a loaded host for sil/qemu)")
+    report = config.getoption("--hil-report", default=None)
+    if report and not getattr(config.option, "xmlpath", None):
+        config.option.xmlpath = str(Path(report) / "junit.xml")  # read by the junitxml plugin's configure
+
+
+_REPORT = pytest.StashKey[dict]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    done = config.stash.get(_REPORT, None)
+    if not done:
+        return
+    terminalreporter.section("HIL summary")
+    for line in hil_summary.summary_lines(done["doc"], done["path"], getattr(config.option, "xmlpath", None)):
+        terminalreporter.write_line(line)
 
 
 # ---- one fixture per option ---------------------------------------------------------------
@@ -95,8 +124,13 @@ def hil_manifest_path(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture(scope="session")
 def dut(hil_target: str, hil_port: str | None, hil_baud: int, hil_report_dir: Path, hil_firmware: Path | None):
-    unit = dutlib.start_dut(hil_target, port=hil_port, baud=hil_baud, workdir=hil_report_dir / "unit",
-                            firmware=hil_firmware)
+    try:
+        unit = dutlib.start_dut(hil_target, port=hil_port, baud=hil_baud, workdir=hil_report_dir / "unit",
+                                firmware=hil_firmware)
+    except MotoCoachError as e:
+        hint = ("list the serial ports with `motocoach device list`; give one with PORT=... (make hil) or --port"
+                if hil_target == "serial" else "see hil_tests/README.md")
+        pytest.exit(f"HIL setup: cannot start the {hil_target} unit: {e}\nhint: {hint}", returncode=2)
     yield unit
     unit.close()
 
@@ -142,27 +176,34 @@ def ride_telemetry():
 class HilReport:
     """Sections added by tests; written as report.json (+ latency_hist.png) at session end."""
 
-    def __init__(self, directory: Path, target: str) -> None:
-        self.directory, self.target = directory, target
+    def __init__(self, directory: Path, target: str, port: str | None = None, baud: int | None = None) -> None:
+        self.directory, self.target, self.port, self.baud = directory, target, port, baud
         self.sections: dict[str, Any] = {}
         self.latency_s: list[float] | None = None
+        self.late = 0  # lost frames whose reply came after the budget
+        load = hil_summary.host_load()
+        self.host = {"cpus": load["cpus"], "load_1m_start": load["load_1m"]}
 
     def add(self, name: str, data: dict[str, Any]) -> None:
         self.sections[name] = data
 
-    def write(self) -> Path:
+    def write(self) -> tuple[Path, dict[str, Any]]:
         where = {"serial": "hardware"}.get(self.target, self.target)
-        doc = {"target": self.target, "where": where, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-               "notes": "latency = host send -> reply, measured on the host against this target; "
-                        "a lost reply is counted as inf (null in latencies_ms) and kept in every statistic",
+        self.host["load_1m_end"] = hil_summary.host_load()["load_1m"]
+        doc = {"target": self.target, "where": where, "port": self.port, "baud": self.baud,
+               "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": self.host,
+               "notes": "latency = host send -> reply, measured on the host against this target. A frame "
+                        "without a reply within the 50 ms budget counts as inf (null in latencies_ms) in every "
+                        "statistic: 'late' ones were answered after the budget, 'lost' ones never. On sil/qemu "
+                        "the unit shares this host: a load above the CPU count makes timing unreliable.",
                "sections": _jsonable(self.sections)}
         if self.latency_s is not None:
             doc["latencies_ms"] = [None if math.isinf(v) else round(v * 1000, 4) for v in self.latency_s]
             dutlib.plot_latency_histogram(self.latency_s, self.directory / "latency_hist.png",
-                                          f"HIL latency ({where})")
+                                          f"HIL latency ({where})", late=self.late)
         path = self.directory / "report.json"
         path.write_text(json.dumps(doc, indent=1) + "\n")
-        return path
+        return path, doc
 
 
 def _jsonable(v: Any) -> Any:
@@ -178,8 +219,9 @@ def _jsonable(v: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def hil_report(hil_report_dir: Path, hil_target: str):
-    rep = HilReport(hil_report_dir, hil_target)
+def hil_report(request: pytest.FixtureRequest, hil_report_dir: Path, hil_target: str, hil_port: str | None,
+               hil_baud: int, dut: dutlib.Dut):
+    rep = HilReport(hil_report_dir, hil_target, dut.port, hil_baud)
     yield rep
-    path = rep.write()
-    print(f"\nHIL report: {path}")
+    path, doc = rep.write()
+    request.config.stash[_REPORT] = {"path": str(path), "doc": doc}

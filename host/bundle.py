@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from motocoach import __version__, keys
 from motocoach.errors import BundleError
 from motocoach.protocol import spec
+from motocoach.schema import hash32_hex
 
 FORMAT = "motocoach-bundle"
 FORMAT_VERSION = 1
@@ -125,9 +127,12 @@ def _model_section(model: Path, model_manifest: Path | None) -> tuple[dict[str, 
 
 def create(out: Path, *, private_key: Ed25519PrivateKey, boards: list[str], model: Path | None = None,
            model_manifest: Path | None = None, images: list[tuple[int, Path]] | None = None,
-           firmware_version: str | None = None, chip: str = "esp32",
+           firmware_version: str | None = None, chip: str | None = None,
            protocol: tuple[int, int] | None = None, schema_hash: str | None = None) -> Bundle:
-    """Write a signed bundle to ``out`` and return it (read back and verified)."""
+    """Write a signed bundle to ``out`` and return it (read back and verified).
+
+    Firmware images are checked like ``esptool image-info`` (magic, chip id, checksum) for ``chip``,
+    which by default comes from the board files (:func:`firmware_chip`)."""
     images = images or []
     if not boards:
         raise BundleError("name at least one board id (--board)")
@@ -153,9 +158,17 @@ def create(out: Path, *, private_key: Ed25519PrivateKey, boards: list[str], mode
             pmin, pmax = int(mp["min"]), int(mp["max"])
         schema_hash = schema_hash or section["manifest"]["schema_hash"]
     if images:
+        from motocoach import esp_image
+
+        chip = chip or firmware_chip(boards)
+        try:
+            datas = {offset: p.read_bytes() for offset, p in images}
+        except OSError as e:
+            raise BundleError(f"cannot read a firmware image ({e})") from None
+        esp_image.check_images(sorted(datas.items()), chip)
         entries = []
         for offset, p in sorted(images):
-            data = p.read_bytes()
+            data = datas[offset]
             name = f"firmware/{offset:#08x}_{p.name}"
             payloads[name] = data
             entries.append({"file": name, "offset": offset, "sha256": sha256_hex(data), "size": len(data)})
@@ -187,6 +200,31 @@ def create(out: Path, *, private_key: Ed25519PrivateKey, boards: list[str], mode
     return b
 
 
+def check_board_ids(ids: list[str], known: list[str] | None = None) -> None:
+    """Refuse board ids that have no board file in ``boards/`` (typos would make a bundle no unit accepts)."""
+    if known is None:
+        from motocoach.boards import load_boards
+
+        known = list(load_boards())
+    unknown = [b for b in ids if b not in known]
+    if unknown:
+        raise BundleError(f"unknown board {', '.join(unknown)}; known boards: {', '.join(known)} "
+                          "(`motocoach boards list`)")
+
+
+def firmware_chip(board_ids: list[str]) -> str:
+    """The esptool chip name of the boards' MCU (all boards of a firmware bundle share one chip)."""
+    from motocoach.boards import load_boards
+
+    defs = load_boards()
+    check_board_ids(board_ids, list(defs))
+    chips = sorted({defs[b].mcu for b in board_ids})
+    if len(chips) != 1:
+        raise BundleError(f"boards {', '.join(board_ids)} have different chips ({', '.join(chips)}); "
+                          "one firmware image cannot run on all of them: make one bundle per chip")
+    return chips[0]
+
+
 def read(path: Path) -> Bundle:
     """Open a bundle and check its structure and every payload hash (not the signature)."""
     try:
@@ -207,7 +245,7 @@ def read(path: Path) -> Bundle:
     try:
         mbytes, sbytes = z.read(MANIFEST), z.read(SIGNATURE)
         manifest, sig = json.loads(mbytes), json.loads(sbytes)
-    except (ValueError, zipfile.BadZipFile) as e:
+    except (ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError) as e:
         raise BundleError(f"{path}: unreadable manifest or signature ({e})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{path}: not a motocoach bundle")
@@ -232,7 +270,11 @@ def read(path: Path) -> Bundle:
     for name, digest in expected.items():
         if name not in names:
             raise BundleError(f"{path}: payload {name} is missing")
-        data = z.read(name)
+        try:
+            data = z.read(name)
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError) as e:
+            # zipfile checks each member's CRC-32 as it reads; a damaged copy fails here
+            raise BundleError(f"{path}: payload {name} is damaged ({e}); copy the bundle again") from None
         if sha256_hex(data) != digest:
             raise BundleError(f"{path}: payload {name} does not match its sha256 in the manifest (tampered)")
         payloads[name] = data
@@ -273,8 +315,8 @@ def compatibility_problems(bundle: Bundle, identity: dict[str, Any]) -> list[str
         if max(bmin, dmin) > min(bmax, dmax):
             problems.append(f"the model needs protocol {bmin}..{bmax}, the unit speaks {dmin}..{dmax}")
         if bundle.manifest["schema_hash32"] != identity["schema_hash"]:
-            problems.append(f"the model was trained on feature schema {bundle.manifest['schema_hash32']:08x}, "
-                            f"the unit's firmware reads schema {identity['schema_hash']:08x}: update the firmware")
+            problems.append(f"the model was trained on feature schema {hash32_hex(bundle.manifest['schema_hash32'])}, "
+                            f"the unit's firmware reads schema {hash32_hex(identity['schema_hash'])}: update the firmware")
         if bundle.model["engine_version"] != identity["engine_version"]:
             problems.append(f"the model needs engine v{bundle.model['engine_version']}, "
                             f"the unit runs v{identity['engine_version']}: update the firmware")
@@ -285,9 +327,27 @@ def compatibility_problems(bundle: Bundle, identity: dict[str, Any]) -> list[str
         problems.append(f"the new firmware speaks protocol {bmin}..{bmax}, this tool speaks "
                         f"{spec.PROTOCOL_MIN}..{spec.PROTOCOL_MAX}: update motocoach first")
     if bundle.firmware:
+        problems += _firmware_problems(bundle, board)
         from motocoach.schema import load_schema
 
         if bundle.manifest["schema_hash32"] != load_schema().hash32:
-            problems.append(f"the new firmware reads feature schema {bundle.manifest['schema_hash32']:08x}, "
-                            f"this tool sends {load_schema().hash32:08x}: update motocoach first")
+            problems.append(f"the new firmware reads feature schema {hash32_hex(bundle.manifest['schema_hash32'])}, "
+                            f"this tool sends {load_schema().short_hash}: update motocoach first")
     return problems
+
+
+def _firmware_problems(bundle: Bundle, board: str) -> list[str]:
+    """The firmware's chip against the unit's board file, and every image checked like esptool image-info."""
+    from motocoach import esp_image
+    from motocoach.boards import load_boards
+
+    chip = bundle.firmware.get("chip")
+    defs = load_boards()
+    if board in defs and chip != defs[board].mcu:
+        return [f"the firmware is built for {chip}, the unit's board {board} is an {defs[board].mcu}"]
+    try:
+        esp_image.check_images([(int(i["offset"]), bundle.payloads[i["file"]]) for i in bundle.firmware["images"]],
+                               str(chip))
+    except (BundleError, KeyError, TypeError, ValueError) as e:
+        return [f"firmware image check failed: {e}"]
+    return []

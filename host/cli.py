@@ -41,16 +41,25 @@ schema_app = typer.Typer(help="Inspect the feature schema and write the C header
 app.add_typer(schema_app, name="schema")
 
 #: Modules that add verbs with ``register(app)``. Only modules whose verbs work are listed.
-VERB_MODULES: list[str] = ["motocoach.device.cli", "motocoach.training.cli",
+VERB_MODULES: list[str] = ["motocoach.device.cli", "motocoach.device.field", "motocoach.training.cli",
                              "motocoach.quantization.cli", "motocoach.pipeline",
                              "motocoach.boards"]
 
 
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         console.print(f"motocoach {__version__}")
         raise typer.Exit()
+
+
+#: Verbs that import TensorFlow (SB3's TensorBoard logger, onnx2tf, the int8 checks).
+TF_VERBS = {"train", "demo", "quantize", "models", "evaluate"}
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Example: motocoach --version"""
 
 
 @schema_app.command("show")
@@ -62,13 +71,14 @@ def schema_show(path: Optional[Path] = typer.Option(None, help="Schema JSON to s
     from motocoach.schema import load_schema
 
     s = load_schema(str(path) if path else None)
-    t = Table(title=f"{s.name} v{s.version} @ {s.rate_hz} Hz   hash {s.hash[:16]}...")
+    t = Table(title=f"{s.name} v{s.version} @ {s.rate_hz} Hz   schema hash {s.short_hash}")
     for col in ("#", "kind", "name", "unit", "min", "max", "description"):
         t.add_column(col)
     for kind, items in (("feature", s.features), ("action", s.actions)):
         for i, q in enumerate(items):
             t.add_row(str(i), kind, q.name, q.unit, f"{q.min:g}", f"{q.max:g}", q.description)
     console.print(t)
+    console.print(f"schema sha256 {s.hash} (tools and units show its first 8 hex digits)")
 
 
 @schema_app.command("c-headers")
@@ -104,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow (pulled in by onnx2tf and SB3's TensorBoard logger) floods the terminal with CUDA
     # and oneDNN notices on a CPU-only machine; keep them out unless the user asks for them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = sys.argv[1:] if argv is None else argv
+    if next((a for a in args if not a.startswith("-")), None) in TF_VERBS:
+        from motocoach.quiet import preload_tensorflow
+
+        preload_tensorflow()  # its C++ start-up lines bypass TF_CPP_MIN_LOG_LEVEL
     cli = build_app()
     try:
         # standalone_mode=False: click returns typer.Exit codes instead of calling sys.exit

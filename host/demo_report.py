@@ -49,7 +49,12 @@ def plot_training(run_dir: Path, summary: dict[str, Any], path: Path) -> Path:
     a.set(title="behaviour cloning", xlabel="epoch", ylabel="loss")
     pts = ppo_curve(run_dir)
     if pts:
-        b.plot([p[0] for p in pts], [p[1] for p in pts])
+        from motocoach.lap_report import smooth
+
+        steps, rew = [p[0] for p in pts], [p[1] for p in pts]
+        b.plot(steps, rew, color="#3465a4", alpha=0.3, lw=1, label="per rollout")
+        b.plot(steps, smooth(rew), color="#3465a4", lw=2, label="moving average")
+        b.legend(fontsize=8)
     else:
         b.text(0.5, 0.5, "no PPO episode rewards logged", ha="center", transform=b.transAxes)
     b.set(title="PPO", xlabel="env steps", ylabel="mean episode reward")
@@ -60,23 +65,17 @@ def plot_training(run_dir: Path, summary: dict[str, Any], path: Path) -> Path:
 
 
 def plot_laps(summary: dict[str, Any], path: Path) -> Path:
-    import matplotlib
+    """Lap times on an axis around the data (a 1 s gain on a 0-based axis is invisible)."""
+    from motocoach.lap_report import plot_lap_times
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    return plot_lap_times(summary["lap"], path)
 
-    lap = summary["lap"]
-    names = ["uncoached", "coached (via sil)"]
-    times = [lap[k]["lap_time_s"] or 0.0 for k in ("uncoached", "coached")]
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.bar(names, times, color=["#888", "#3465a4"])
-    for i, v in enumerate(times):
-        ax.text(i, v, "DNF" if v == 0 else f"{v:.2f} s", ha="center", va="bottom")
-    ax.set(ylabel="lap time (s, simulated)", title=f"{lap['track']} / {lap['rider']}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+
+def _sector_rows(lap: dict[str, Any]) -> str:
+    rows = lap.get("sectors") or []
+    return "".join(f"<tr><td>{r['sector']}</td><td>{r['from_m']:.0f}-{r['to_m']:.0f} m</td>"
+                   f"<td>{r['uncoached_s']:.2f}</td><td>{r['coached_s']:.2f}</td><td>{r['gain_s']:+.2f}</td></tr>"
+                   for r in rows)
 
 
 def _rows(rows: list[tuple[str, str, str]]) -> str:
@@ -99,6 +98,8 @@ def write_html(run_dir: Path, s: dict[str, Any]) -> Path:
          "host (SB3)"),
         ("uncoached lap time", fmt(lap["uncoached"]["lap_time_s"], " s"), "host simulator"),
         ("coached lap time", fmt(lap["coached"]["lap_time_s"], " s"), "host simulator, cues from the sil unit"),
+        ("lap gain from coaching", "n/a" if lap.get("gain_pct") is None else f"{lap['gain_pct']:+.2f} %",
+         "host simulator (positive = coached faster)"),
         *[(f"{k} lap over seeds {lap['host_seeds']['seeds']} (mean ± sd, finished)",
            f"{fmt(lap['host_seeds'][k]['mean_s'])} ± {fmt(lap['host_seeds'][k]['std_s'])} s, "
            f"{lap['host_seeds'][k]['finished']}", "host simulator + host int8 engine (bit-exact with the unit)")
@@ -111,7 +112,8 @@ def write_html(run_dir: Path, s: dict[str, Any]) -> Path:
         ("latency p50 / p95 / p99 / max",
          " / ".join(fmt(la[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")) + " ms",
          "host send -> sil reply (pty, this machine; not a hardware number)"),
-        ("frames, lost replies (counted as inf)", f"{la['frames']}, {la['timeouts']}", "sil"),
+        ("frames, replies missing the 50 ms slot", f"{la['frames']}, {la['timeouts']}",
+         "sil (each counts as inf: the lap had no cue that step)"),
         ("model sha256", s.get("model_sha256", ""), "generated; checked against the unit's IDENTITY"),
     ]
     per_out = "".join(f"<tr><td>{html.escape(k)}</td><td>{v['unit']}</td><td>{v['mae']:.4f}</td>"
@@ -127,6 +129,17 @@ measured on an ESP32.</p>
 <h2>Summary</h2><table><tr><th>what</th><th>value</th><th>measured on</th></tr>{_rows(rows)}</table>
 <h2>Training</h2>{_img(run_dir / 'training.png')}
 <h2>Coached vs uncoached lap</h2>{_img(run_dir / 'laps.png')}
+<p>Diamonds: this lap (cues from the SIL unit). Dots with mean ± sd: the same lap over several seeds on the
+host (the rider model is random; the host int8 engine is bit-exact with the unit). The axis does not start at 0.</p>
+<h3>Speed, throttle and brake along the lap; delta time</h3>{_img(run_dir / 'lap' / 'traces.png')}
+<p>Delta time = coached minus uncoached time at the same distance: below 0 the coached rider is ahead.
+Both laps as CSV (one row per 20 Hz step): <code>lap/telemetry.csv</code> (coached, with each step's cue and
+reply latency) and <code>lap/telemetry_uncoached.csv</code>, next to <code>lap/motor_log.csv</code>.</p>
+<h3>Sectors (equal length)</h3><table><tr><th>sector</th><th>distance</th><th>uncoached s</th><th>coached s</th>
+<th>gain s</th></tr>{_sector_rows(lap)}</table>
+<h3>Cue map</h3>{_img(run_dir / 'lap' / 'cue_map.png')}
+<p>Where the unit cued during the coached lap, in the cue language: left or right motor = line correction to
+that side, both at high frequency = slow down, both at low frequency = more throttle.</p>
 <p>The coached lap is closed loop: each simulator observation was sent to the SIL unit as TELEMETRY and its
 HAPTIC reply's int8 outputs, dequantized, were the cues applied in the next simulator step
 ({'20 Hz real time' if lap['realtime_20hz'] else 'as fast as the unit answered'}).</p>
@@ -134,6 +147,10 @@ HAPTIC reply's int8 outputs, dequantized, were the cues applied in the next simu
 <table><tr><th>action</th><th>unit</th><th>MAE</th><th>max</th><th>max (output LSB)</th></tr>{per_out}</table>
 {_img(run_dir / 'quantize' / 'float_vs_int8.png')}
 <h2>Latency (host send -> SIL reply)</h2>{_img(run_dir / 'lap' / 'latency_hist.png')}
+<p>Each 20 Hz step waits at most one frame (50 ms) for the unit's reply. A reply that misses that slot counts
+as an infinite latency in every statistic (so p99 reads inf once more than 1 % missed) and the lap applies no
+cue for that step. <b>Late</b>: the reply came after 50 ms; <b>lost</b>: it never came. On SIL both mean this
+machine was busy, not that the firmware was slow.</p>
 <h2>Raw data</h2><pre>{html.escape(json.dumps({k: v for k, v in s.items() if k != 'training'}, indent=1,
                                                 default=str))}</pre>
 </body></html>"""

@@ -8,8 +8,13 @@ Every stage is timed and printed as it runs. Everything lands in the run folder
     quantize/             int8 .tflite + checks      (quantization)
     coach_model/          generated C model + manifest, next to a copy of the engine sources
     build/sil/coach_sil   SIL firmware built with that model
-    lap/                  closed-loop lap on SIL, latency histogram, motor log
+    lap/                  closed-loop lap on SIL: motor_log.csv, telemetry.csv (coached) and
+                          telemetry_uncoached.csv (20 Hz rows), latency, traces, cue map plots
+    logs/console.txt      the demo's console output
     demo.json, report.html, stages.json
+
+An existing run folder is never overwritten silently: ``--run demo`` writes ``runs/demo-2`` (3, ...)
+when ``runs/demo`` holds a finished demo, unless ``--force`` is given.
 
 The lap is closed loop: env observation -> TELEMETRY to the SIL unit -> HAPTIC reply ->
 the unit's int8 outputs, dequantized -> env.step. Latencies are host send -> reply
@@ -79,6 +84,7 @@ class LapResult:
     latency_s: list[float] = field(default_factory=list)
     mismatches: int = 0  #: unit's int8 outputs != host engine's on the same observation
     lost: int = 0
+    trace: dict[str, list[float]] | None = None  #: per step, see :mod:`motocoach.lap_report`
 
 
 def prepare_model_dir(tflite: Path, out: Path, model_id: str, created: dict[str, Any]) -> Path:
@@ -105,19 +111,27 @@ def build_sil_with_model(model_dir: Path, build_dir: Path) -> Path:
 
 
 def ride_lap(track: str, rider: str, seed: int, policy: Callable[[np.ndarray], np.ndarray | None],
-             max_steps: int = 4000) -> LapResult:
-    """One lap; ``policy(obs) -> action01`` (None = no reply: no cue this step)."""
+             max_steps: int = 4000, trace: bool = False) -> LapResult:
+    """One lap; ``policy(obs) -> action01`` (None = no reply: no cue this step).
+
+    ``trace``: record every step (state after the step, cue applied during it) in ``LapResult.trace``."""
     import gymnasium as gym
 
     import motocoach.training  # noqa: F401  (registers the env)
+    from motocoach.lap_report import TraceRecorder
+    from motocoach.schema import load_schema
+    from motocoach.training.tracks import get_track
 
     env = gym.make("MotoCoach-v0", track=track, rider=rider, max_episode_steps=max_steps)
     obs, info = env.reset(seed=seed)
     res = LapResult(None, 0, False, 0, 0)
+    rec = TraceRecorder(load_schema().feature_names, get_track(track).length_m) if trace else None
     idle = np.zeros(env.action_space.shape, np.float32)
     while True:
         action = policy(obs)
         obs, _, term, trunc, info = env.step(idle if action is None else action)
+        if rec is not None:
+            rec.add(info, obs, action)
         res.steps += 1
         res.violations += int(info["violation"])
         res.cue_steps += int(info["cue_on"])
@@ -127,6 +141,7 @@ def ride_lap(track: str, rider: str, seed: int, policy: Callable[[np.ndarray], n
             res.offtrack = bool(info["offtrack"])
             break
     env.close()
+    res.trace = rec.trace if rec is not None else None
     return res
 
 
@@ -154,8 +169,10 @@ def coached_lap_on_unit(link: Any, engine: Any, track: str, rider: str, seed: in
         state["mismatch"] += int((want[0] != out).any())
         return engine.dequantize(out)
 
-    res = ride_lap(track, rider, seed, policy)
+    res = ride_lap(track, rider, seed, policy, trace=True)
     res.latency_s, res.mismatches, res.lost = lat, state["mismatch"], state["lost"]
+    if res.trace is not None:  # one TELEMETRY per step
+        res.trace["latency_ms"] = [v * 1000 if math.isfinite(v) else float("inf") for v in lat]
     return res
 
 
@@ -179,14 +196,43 @@ def seed_spread(engine: Any, track: str, rider: str, seeds: list[int]) -> dict[s
     return out
 
 
+def free_run_name(name: str, root: Path | None = None, force: bool = False) -> str:
+    """``name`` if its folder holds no finished demo (or ``force``), else the first free ``name-N``."""
+    from motocoach.runs import DEFAULT_ROOT
+
+    base = Path(root if root is not None else DEFAULT_ROOT)
+    if force or not (base / name / "demo.json").exists():
+        return name
+    n = 2
+    while (base / f"{name}-{n}").exists():
+        n += 1
+    return f"{name}-{n}"
+
+
 def run_demo(name: str = "demo", *, root: Path | None = None, preset: str = "demo", seed: int = 0,
-             realtime: bool = True, console: Console | None = None) -> dict[str, Any]:
-    """Run the whole demo; return the summary (also written to ``demo.json``)."""
+             realtime: bool = True, console: Console | None = None, force: bool = False) -> dict[str, Any]:
+    """Run the whole demo; return the summary (also written to ``demo.json``).
+
+    A finished run named ``name`` is kept: the demo writes ``name-2`` (3, ...) unless ``force``.
+    The console output is copied into ``logs/console.txt``."""
+    con = console or Console(record=True)
+    chosen = free_run_name(name, root, force)
+    if chosen != name:
+        con.print(f"[yellow]runs/{name} holds an earlier demo; writing runs/{chosen} "
+                  f"(--force overwrites runs/{name})[/]")
+    run = RunDir.create(chosen, root=root, config={"preset": preset, "seed": seed, "lap": [LAP_TRACK, LAP_RIDER]})
+    try:
+        return _run_demo(run, con, preset=preset, seed=seed, realtime=realtime)
+    finally:
+        if con.record:
+            con.save_text(str(run.path / "logs" / "console.txt"))
+
+
+def _run_demo(run: RunDir, con: Console, *, preset: str, seed: int, realtime: bool) -> dict[str, Any]:
     from motocoach.device import dut as dutlib
     from motocoach.device.link import SerialLink
 
-    con = console or Console()
-    run = RunDir.create(name, root=root, config={"preset": preset, "seed": seed, "lap": [LAP_TRACK, LAP_RIDER]})
+    name = run.path.name
     st = Stages(con)
     t_all = time.perf_counter()
     summary: dict[str, Any] = {"run": str(run.path), "preset": preset, "seed": seed}
@@ -230,12 +276,13 @@ def run_demo(name: str = "demo", *, root: Path | None = None, preset: str = "dem
                 coached = coached_lap_on_unit(link, engine, LAP_TRACK, LAP_RIDER, seed, realtime)
         finally:
             target.stop()
-        uncoached = ride_lap(LAP_TRACK, LAP_RIDER, seed, lambda obs: None)
+        uncoached = ride_lap(LAP_TRACK, LAP_RIDER, seed, lambda obs: None, trace=True)
         spread = seed_spread(engine, LAP_TRACK, LAP_RIDER, [seed + k for k in range(SPREAD_SEEDS)])
         dutlib.plot_latency_histogram(coached.latency_s, lap_dir / "latency_hist.png", "coached lap (sil)")
         summary["lap"] = {"track": LAP_TRACK, "rider": LAP_RIDER, "realtime_20hz": realtime,
                           "coached": _lap_dict(coached), "uncoached": _lap_dict(uncoached),
-                          "latency": dutlib.latency_summary(coached.latency_s), "host_seeds": spread}
+                          "latency": dutlib.latency_summary(coached.latency_s), "host_seeds": spread,
+                          **lap_extras(lap_dir, coached, uncoached)}
     with st.stage("report"):
         from motocoach.demo_report import write_html
 
@@ -248,6 +295,32 @@ def run_demo(name: str = "demo", *, root: Path | None = None, preset: str = "dem
     run.write_json("demo.json", summary)
     print_summary(con, summary)
     return summary
+
+
+def lap_extras(lap_dir: Path, coached: LapResult, uncoached: LapResult) -> dict[str, Any]:
+    """Telemetry CSVs, trace and cue-map plots in ``lap_dir``; returns the gain and the sector table."""
+    from motocoach import lap_report as lr
+    from motocoach.training.tracks import get_track
+
+    track = get_track(LAP_TRACK)
+    out: dict[str, Any] = {"gain_pct": gain_pct(uncoached.lap_time_s, coached.lap_time_s)}
+    if coached.trace is None or uncoached.trace is None:
+        return out
+    lr.write_csv(coached.trace, lap_dir / "telemetry.csv")
+    lr.write_csv(uncoached.trace, lap_dir / "telemetry_uncoached.csv")
+    lr.plot_traces(uncoached.trace, coached.trace, track.length_m, lap_dir / "traces.png")
+    lr.plot_cue_map(track.xy, track.length_m, coached.trace, lap_dir / "cue_map.png")
+    kinds = lr.cue_kinds(coached.trace)
+    out["sectors"] = lr.sector_table(uncoached.trace, coached.trace, track.length_m)
+    out["cue_steps_by_kind"] = {k: kinds.count(k) for k in lr.CUE_KINDS}
+    return out
+
+
+def gain_pct(uncoached_s: float | None, coached_s: float | None) -> float | None:
+    """Lap-time gain of coaching in % of the uncoached lap (positive = coached faster)."""
+    if not uncoached_s or coached_s is None:
+        return None
+    return 100.0 * (uncoached_s - coached_s) / uncoached_s
 
 
 def _lap_dict(r: LapResult) -> dict[str, Any]:
@@ -269,6 +342,9 @@ def print_summary(con: Console, s: dict[str, Any]) -> None:
         t.add_row(f"{kind} lap ({lap['track']}, {lap['rider']}, seed {s['seed']})",
                   "did not finish" if lt is None else f"{lt:.2f} s (sim)", "host sim" +
                   (" + sil unit" if kind == "coached" else ""))
+    g = gain_pct(lap["uncoached"]["lap_time_s"], lap["coached"]["lap_time_s"])
+    t.add_row("lap gain from coaching", "n/a (a lap did not finish)" if g is None else
+              f"{g:+.2f} % ({lap['uncoached']['lap_time_s'] - lap['coached']['lap_time_s']:+.2f} s)", "host sim")
     hs = lap.get("host_seeds")
     if hs:
         for kind in ("uncoached", "coached"):
@@ -276,14 +352,22 @@ def print_summary(con: Console, s: dict[str, Any]) -> None:
             t.add_row(f"{kind} lap, {len(hs['seeds'])} seeds (mean ± sd)",
                       "n/a" if m is None else f"{m:.2f} ± {sd:.2f} s, {hs[kind]['finished']} finished",
                       "host sim + host int8")
+        gs = gain_pct(hs["uncoached"]["mean_s"], hs["coached"]["mean_s"])
+        if gs is not None:
+            t.add_row(f"mean lap gain over {len(hs['seeds'])} seeds", f"{gs:+.2f} %", "host sim + host int8")
     t.add_row("int8 vs float max |err| (action, 0..1)", f"{s['int8']['max_abs_err01']:.4f}", "host (TFLM)")
     t.add_row("unit outputs != host engine", str(lap["coached"]["mismatches"]), "sil vs host")
     la = lap["latency"]
     t.add_row("lap latency p50 / p99 / max", f"{la['p50_ms']:.2f} / {la['p99_ms']:.2f} / {la['max_ms']:.2f} ms",
               "host -> sil -> host")
-    t.add_row("lost replies", str(la["timeouts"]), "sil")
+    t.add_row("replies missing the 50 ms slot", f"{la['timeouts']} of {la['frames']}", "sil")
     con.print(t)
-    con.print(f"report: {s['run']}/report.html")
+    if la["timeouts"]:
+        con.print(f"{la['timeouts']} of {la['frames']} replies did not come back within one 20 Hz frame (50 ms): "
+                  "the lap applied no cue for those steps, and each counts as an infinite latency, so p99/max "
+                  "read 'inf' once more than 1 % (p99) or any one (max) missed. On SIL this is this machine "
+                  "being busy, not the firmware; see lap/latency_hist.png.")
+    con.print(f"report: {s['run']}/report.html   lap telemetry: {s['run']}/lap/telemetry.csv")
 
 
 def register(app: typer.Typer) -> None:
@@ -294,11 +378,13 @@ def register(app: typer.Typer) -> None:
                                                           "model's size, the one that coaches measurably)."),
              seed: int = typer.Option(0, help="Seed for data, training and the lap."),
              fast: bool = typer.Option(False, "--fast", help="Stream the lap as fast as the unit answers, "
-                                                             "not at 20 Hz real time.")) -> None:
+                                                             "not at 20 Hz real time."),
+             force: bool = typer.Option(False, "--force", help="Overwrite runs/<run> if it holds an earlier demo "
+                                                               "(default: write runs/<run>-2, -3, ...).")) -> None:
         """The whole chain: data, BC, PPO, int8, C, SIL firmware, a coached lap, and a report.
 
         Example: motocoach demo --run demo
         """
         if preset not in ("test", "demo", "default"):
             raise ConfigError(f"preset {preset!r}: use test, demo or default")
-        run_demo(run, preset=preset, seed=seed, realtime=not fast)
+        run_demo(run, preset=preset, seed=seed, realtime=not fast, force=force)

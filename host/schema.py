@@ -129,6 +129,11 @@ class FeatureSchema:
         """First 4 bytes of :attr:`hash` as a little-endian u32, for the wire and C header."""
         return int.from_bytes(bytes.fromhex(self.hash)[:4], "little")
 
+    @property
+    def short_hash(self) -> str:
+        """The first 8 hex digits of :attr:`hash`: how every tool shows the schema (same bytes as :attr:`hash32`)."""
+        return self.hash[:8]
+
     # --- conversions (float32 throughout, matching the device) -------------------------
 
     def validate(self, telemetry: np.ndarray) -> np.ndarray:
@@ -194,6 +199,16 @@ def parse_schema(doc: dict, source: str = "schema") -> FeatureSchema:
 
 
 @lru_cache(maxsize=None)
+def hash32_hex(hash32: int) -> str:
+    """A wire/header u32 schema hash shown in the byte order of the sha256 hex (= ``Schema.short_hash``).
+
+    >>> s = load_schema()
+    >>> hash32_hex(s.hash32) == s.hash[:8]
+    True
+    """
+    return int(hash32).to_bytes(4, "little").hex()
+
+
 def load_schema(path: str | None = None) -> FeatureSchema:
     """Load the packaged schema, or a schema JSON file at ``path``."""
     if path is None:

@@ -10,10 +10,34 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from motocoach.errors import ConfigError
+
 console = Console()
 
-DEFAULT_POLICY = Path("training/default_policy/policy.pt")
+#: The committed default policy, found next to this package (not relative to the current folder):
+#: quantization/ and training/ are siblings both in a checkout and in an installed motocoach.
+DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "training" / "default_policy" / "policy.pt"
+DEFAULT_DATA = Path("runs") / "data"  # the same default as `data generate --data` and `train --data`
 MODEL_DIR = Path("firmware/lib/coach_model")
+
+
+def _existing(path: Path, option: str, hint: str) -> Path:
+    if not path.is_file():
+        raise ConfigError(f"{option} {path}: no such file; {hint}")
+    return path
+
+
+def _read_report(path: Path) -> dict:
+    """A quantize report.json, or a ConfigError that says what is wrong with it."""
+    _existing(path, "--report", "give the report.json that `motocoach quantize` wrote")
+    try:
+        report = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--report {path} is not valid JSON ({e}); give the report.json that "
+                          "`motocoach quantize` wrote, or leave --report out") from None
+    if not isinstance(report, dict):
+        raise ConfigError(f"--report {path} is not a quantize report (expected a JSON object)")
+    return report
 
 
 def _summary(report: dict, tflite: Path) -> None:
@@ -44,8 +68,9 @@ def _stage_printer():
 
 
 def quantize_cmd(
-    policy: Path = typer.Option(DEFAULT_POLICY, help="policy.pt to quantize."),
-    datasets: Path = typer.Option(..., help="Minari dataset root with rider telemetry for calibration."),
+    policy: Path = typer.Option(DEFAULT_POLICY, help="policy.pt to quantize.",
+                                show_default="the committed training/default_policy/policy.pt"),
+    data: Path = typer.Option(DEFAULT_DATA, "--data", help="Folder with the Minari datasets (rider telemetry for calibration)."),
     run: str = typer.Option("quantize", help="Run folder name under runs/."),
     n_calib: int = typer.Option(2000, help="Calibration rows drawn from the telemetry."),
     seed: int = typer.Option(0, help="Seed for the calibration / held-out split."),
@@ -53,14 +78,17 @@ def quantize_cmd(
     """Export the policy to ONNX, convert it to full int8 with calibration from rider telemetry,
     and check it (report + plots in runs/<run>/quantize/).
 
-    Example: motocoach quantize --policy training/default_policy/policy.pt --datasets runs/demo/datasets
+    Example: motocoach quantize --policy runs/demo/policy.pt --data runs/demo/data
     """
     from motocoach.quantization.pipeline import quantize
     from motocoach.runs import RunDir
 
-    rd = RunDir.create(run, config={"verb": "quantize", "policy": str(policy), "datasets": str(datasets),
+    _existing(policy, "--policy", "give a policy.pt from `motocoach train` (default: the committed one)")
+    if not data.is_dir():
+        raise ConfigError(f"--data {data}: no such folder; write datasets with `motocoach data generate --data {data}`")
+    rd = RunDir.create(run, config={"verb": "quantize", "policy": str(policy), "data": str(data),
                                     "n_calib": n_calib, "seed": seed})
-    res = quantize(policy, rd.path, dataset_root=datasets, n_calib=n_calib, seed=seed,
+    res = quantize(policy, rd.path, dataset_root=data, n_calib=n_calib, seed=seed,
                    on_stage=_stage_printer())
     _summary(res.report, res.tflite)
     console.print(f"report: {res.report_path}\nnext: motocoach codegen --tflite {res.tflite}")
@@ -79,7 +107,11 @@ def codegen_cmd(
     from motocoach.quantization import codegen
     from motocoach.quantization.pipeline import provenance
 
-    created = provenance(json.loads(report.read_text())) if report else _committed_created(out)
+    _existing(tflite, "--tflite", "give the model_int8.tflite that `motocoach quantize` wrote")
+    try:
+        created = provenance(_read_report(report)) if report else _committed_created(out)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ConfigError(f"--report {report} is not a quantize report ({e}); give the report.json that `motocoach quantize` wrote") from None
     if check:
         stale = [n for n, data in codegen.render_all(tflite.read_bytes(), created).items()
                  if not (out / n).exists() or (out / n).read_bytes() != data]

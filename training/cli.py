@@ -22,19 +22,19 @@ def register(app: typer.Typer) -> None:
 
     @data_app.command("generate")
     def data_generate(
-        root: Path = typer.Option(DEFAULT_DATA, help="Folder that holds the Minari datasets."),
+        data: Path = typer.Option(DEFAULT_DATA, "--data", help="Folder that holds the Minari datasets."),
         preset: str = typer.Option("demo", help="test | demo | default"),
         seed: int = typer.Option(0, help="Seed; the same seed gives the same datasets."),
     ) -> None:
         """Ride the simulator and write pro and expert-coached amateur datasets.
 
-        Example: motocoach data generate --root runs/data --preset demo --seed 0
+        Example: motocoach data generate --data runs/data --preset demo --seed 0
         """
         from motocoach.training import datasets
 
-        ids = datasets.generate(root, preset=preset, seed=seed, progress=True)
-        x = datasets.load_telemetry(root, ids)
-        console.print(f"wrote {', '.join(ids)} under {root} ({len(x)} telemetry rows)")
+        ids = datasets.generate(data, preset=preset, seed=seed, progress=True)
+        x = datasets.load_telemetry(data, ids)
+        console.print(f"wrote {', '.join(ids)} under {data} ({len(x)} telemetry rows)")
 
     @app.command("train")
     def train_cmd(

@@ -6,12 +6,13 @@
  *       per motor in real-time-playback mode (amplitude) with its open-loop LRA period set from
  *       the requested frequency.
  * Time: esp_timer_get_time(). Watchdog: the loop task is subscribed to the task watchdog.
- * Model slots: data partitions "model_a"/"model_b" (partitions_ab.csv), memory-mapped.
+ * Model slots: data partitions "model_a"/"model_b" (partitions_ab.csv), memory-mapped. A slot is
+ *       erased one 4 KB sector at a time with both motors held off, feeding the task watchdog
+ *       between sectors (a whole 64 KB erase in one call can outlast the 1 s watchdog).
  * OTA: the running image is marked valid only after the model self-test passed. */
 #include <string.h>
 
 #include "driver/gpio.h"
-#include "driver/i2c.h"
 #include "driver/ledc.h"
 #include "driver/uart.h"
 #include "esp_ota_ops.h"
@@ -26,8 +27,15 @@
 #include "coach_core.h"
 #include COACH_BOARD_HEADER
 
+#if BOARD_HAS_DRV2605
+#include "driver/i2c_master.h" /* only boards with a DRV2605 use I2C */
+#endif
+
 #define RX_BUF 2048
-#define TX_BUF 2048
+/* No driver TX buffer: e_uart_write uses uart_tx_chars, which writes straight into the hardware
+ * TX FIFO and never touches a driver ring; the core keeps its own TX ring and retries the rest. */
+#define TX_BUF 0
+#define SLOT_ERASE_STEP 4096u /* one flash sector */
 #define DRV2605_REG_MODE 0x01
 #define DRV2605_REG_RTP 0x02
 #define DRV2605_REG_FEEDBACK 0x1A
@@ -39,6 +47,9 @@ static const esp_partition_t *slot_part[2];
 static const uint8_t *slot_ptr[2];
 static esp_partition_mmap_handle_t slot_map_handle[2];
 static const coach_board_t board = BOARD_CONFIG_INIT;
+#if BOARD_HAS_DRV2605
+static i2c_master_dev_handle_t drv_dev[2];
+#endif
 
 static int e_uart_read(uint8_t *buf, size_t max) {
     int n = uart_read_bytes(BOARD_UART_NUM, buf, max, 0);
@@ -46,7 +57,7 @@ static int e_uart_read(uint8_t *buf, size_t max) {
 }
 
 static int e_uart_write(const uint8_t *buf, size_t len) {
-    /* uart_tx_chars never waits: it copies what fits into the TX FIFO/ring and returns. */
+    /* uart_tx_chars never waits: it copies what fits into the hardware TX FIFO and returns that count. */
     int n = uart_tx_chars(BOARD_UART_NUM, (const char *)buf, len);
     return n < 0 ? -1 : n;
 }
@@ -54,17 +65,17 @@ static int e_uart_write(const uint8_t *buf, size_t len) {
 static uint64_t e_now_us(void) { return (uint64_t)esp_timer_get_time(); }
 
 #if BOARD_HAS_DRV2605
-static void drv_write(int port, uint8_t reg, uint8_t val) {
-    uint8_t b[2] = {reg, val};
-    (void)i2c_master_write_to_device(port, BOARD_DRV2605_ADDRESS, b, sizeof b, pdMS_TO_TICKS(2));
+static void drv_write(uint8_t motor, uint8_t reg, uint8_t val) {
+    const uint8_t b[2] = {reg, val};
+    if (drv_dev[motor]) (void)i2c_master_transmit(drv_dev[motor], b, sizeof b, 2 /* ms */);
 }
 #endif
 
 static void e_motor_set(uint8_t motor, uint16_t duty_permille, uint16_t freq_hz) {
 #if BOARD_HAS_DRV2605
-    int port = motor == 0 ? BOARD_DRV2605_LEFT_I2C : BOARD_DRV2605_RIGHT_I2C;
-    if (freq_hz) drv_write(port, DRV2605_REG_LRA_PERIOD, (uint8_t)(1000000u / freq_hz / 98u)); /* 98.46 us units */
-    drv_write(port, DRV2605_REG_RTP, (uint8_t)(duty_permille * 127u / 1000u));
+    if (motor > 1) return;
+    if (freq_hz) drv_write(motor, DRV2605_REG_LRA_PERIOD, (uint8_t)(1000000u / freq_hz / 98u)); /* 98.46 us units */
+    drv_write(motor, DRV2605_REG_RTP, (uint8_t)(duty_permille * 127u / 1000u));
 #else
     (void)freq_hz; /* an ERM's frequency follows its voltage; the core already made the pattern */
     ledc_channel_t ch = motor == 0 ? BOARD_PWM_CHANNEL_LEFT : BOARD_PWM_CHANNEL_RIGHT;
@@ -78,7 +89,15 @@ static const uint8_t *e_slot_map(uint8_t slot) { return slot < 2 ? slot_ptr[slot
 
 static int e_slot_erase(uint8_t slot) {
     if (slot >= 2 || !slot_part[slot]) return -1;
-    return esp_partition_erase_range(slot_part[slot], 0, slot_part[slot]->size) == ESP_OK ? 0 : -1;
+    /* The control loop is blocked while flash erases: hold both motors off, and erase sector by
+     * sector so the task watchdog is fed between pieces. The core re-applies the pattern afterwards. */
+    e_motor_set(0, 0, 0);
+    e_motor_set(1, 0, 0);
+    for (uint32_t off = 0; off < slot_part[slot]->size; off += SLOT_ERASE_STEP) {
+        if (esp_partition_erase_range(slot_part[slot], off, SLOT_ERASE_STEP) != ESP_OK) return -1;
+        (void)esp_task_wdt_reset();
+    }
+    return 0;
 }
 
 static int e_slot_write(uint8_t slot, uint32_t offset, const uint8_t *data, size_t len) {
@@ -103,17 +122,21 @@ static void init_motors(void) {
     const int ports[2] = {BOARD_DRV2605_LEFT_I2C, BOARD_DRV2605_RIGHT_I2C};
     const int sda[2] = {BOARD_DRV2605_LEFT_SDA, BOARD_DRV2605_RIGHT_SDA};
     const int scl[2] = {BOARD_DRV2605_LEFT_SCL, BOARD_DRV2605_RIGHT_SCL};
-    for (int i = 0; i < 2; i++) {
-        const i2c_config_t c = {.mode = I2C_MODE_MASTER, .sda_io_num = sda[i], .scl_io_num = scl[i],
-                                .sda_pullup_en = GPIO_PULLUP_ENABLE, .scl_pullup_en = GPIO_PULLUP_ENABLE,
-                                .master.clk_speed = 400000};
-        ESP_ERROR_CHECK(i2c_param_config(ports[i], &c));
-        ESP_ERROR_CHECK(i2c_driver_install(ports[i], I2C_MODE_MASTER, 0, 0, 0));
-        drv_write(ports[i], DRV2605_REG_MODE, 0x00);      /* out of standby */
-        drv_write(ports[i], DRV2605_REG_FEEDBACK, 0xB6);  /* LRA mode */
-        drv_write(ports[i], DRV2605_REG_CONTROL3, 0xA1);  /* open-loop LRA, RTP unsigned */
-        drv_write(ports[i], DRV2605_REG_RTP, 0x00);
-        drv_write(ports[i], DRV2605_REG_MODE, 0x05);      /* real-time playback */
+    for (uint8_t i = 0; i < 2; i++) {
+        /* One bus per DRV2605: its address is fixed, so the two cannot share a bus. */
+        const i2c_master_bus_config_t bus_cfg = {.i2c_port = ports[i], .sda_io_num = sda[i], .scl_io_num = scl[i],
+                                                 .clk_source = I2C_CLK_SRC_DEFAULT, .glitch_ignore_cnt = 7,
+                                                 .flags.enable_internal_pullup = true};
+        const i2c_device_config_t dev_cfg = {.dev_addr_length = I2C_ADDR_BIT_LEN_7,
+                                             .device_address = BOARD_DRV2605_ADDRESS, .scl_speed_hz = 400000};
+        i2c_master_bus_handle_t bus;
+        ESP_ERROR_CHECK(i2c_new_master_bus(&bus_cfg, &bus));
+        ESP_ERROR_CHECK(i2c_master_bus_add_device(bus, &dev_cfg, &drv_dev[i]));
+        drv_write(i, DRV2605_REG_MODE, 0x00);      /* out of standby */
+        drv_write(i, DRV2605_REG_FEEDBACK, 0xB6);  /* LRA mode */
+        drv_write(i, DRV2605_REG_CONTROL3, 0xA1);  /* open-loop LRA, RTP unsigned */
+        drv_write(i, DRV2605_REG_RTP, 0x00);
+        drv_write(i, DRV2605_REG_MODE, 0x05);      /* real-time playback */
     }
     const int en[2] = {BOARD_MOTOR_LEFT_PIN, BOARD_MOTOR_RIGHT_PIN};
     for (int i = 0; i < 2; i++) {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -49,6 +50,8 @@ def test_pio_project_config_parses_and_matches_boards(tmp_path):
         b = defs[bid]
         assert e["board"] == b.pio_board
         assert e["framework"] == ["espidf"]
+        assert e["platform"] == "espressif32@6.13.0"  # ESP-IDF 5.5.3, what check-hal.sh checks against
+        assert e["platform_packages"] == ["platformio/framework-espidf@~3.50503.0"]
         assert e["board_build.partitions"] == "partitions_ab.csv"
         assert e["monitor_speed"] == b.baud
         assert f'-DCOACH_BOARD_HEADER=\\"{b.header_name}\\"' in e["build_flags"]
@@ -63,6 +66,25 @@ def test_partition_table_has_ab_apps_and_two_model_slots():
     assert names["ota_0"][2] == "ota_0" and names["ota_1"][2] == "ota_1" and "otadata" in names
     assert names["model_a"][1] == "data" and names["model_b"][1] == "data"
     assert names["model_a"][4] == names["model_b"][4]  # equal slot sizes
+
+
+def test_partition_table_fits_every_boards_flash():
+    """ESP-IDF's default flash size (2 MB) is too small; each chip's sdkconfig.defaults.<mcu> sets the board's."""
+    rows = [[c.strip() for c in line.split(",")] for line in (FIRMWARE / "partitions_ab.csv").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    end = max(int(r[3], 0) + int(r[4], 0) for r in rows)
+    assert end > 2 * 1024 * 1024
+    for b in boards.load_boards().values():
+        assert end <= b.flash_mb * 1024 * 1024, b.id
+        text = (FIRMWARE / f"sdkconfig.defaults.{b.mcu}").read_text()
+        assert f"CONFIG_ESPTOOLPY_FLASHSIZE_{b.flash_mb}MB=y" in text
+
+
+def test_boards_sharing_a_chip_must_agree_on_flash_size():
+    b = boards.load_boards()
+    other = dataclasses.replace(b["esp32dev"], id="esp32dev-16", default=False, flash_mb=16)
+    with pytest.raises(ConfigError, match="share mcu esp32"):
+        boards.render_sdkconfig_defaults({**b, other.id: other})
 
 
 BASE = Path(__file__).resolve().parents[2] / "boards" / "esp32dev.toml"

@@ -6,6 +6,7 @@ and :mod:`motocoach.audit`.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from motocoach.errors import ConfigError
+from motocoach.schema import hash32_hex
 
 console = Console()
 err_console = Console(stderr=True)
@@ -55,10 +57,11 @@ def _audit(path: Optional[Path]):
 
 
 @device_app.command("info")
-def info(port: str = PORT, baud: int = BAUD) -> None:
+def info(port: str = PORT, baud: int = BAUD,
+         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table.")) -> None:
     """Say what is on the unit: board, firmware, protocol, model, slots and counters.
 
-    Example: motocoach device info --port /dev/ttyUSB0
+    Example: motocoach device info --port /dev/ttyUSB0 --json
     """
     from motocoach.device import ops
 
@@ -67,6 +70,11 @@ def info(port: str = PORT, baud: int = BAUD) -> None:
         d = ops.identify(link, with_status=True)
     finally:
         link.close()
+    if as_json:
+        from motocoach import keys
+
+        print(json.dumps({"port": port, **d.as_dict(), "development_key": keys.is_dev_key(d.identity["key_id"])}))
+        return
     i = d.identity
     t = Table(show_header=False, title=f"unit on {port}")
     t.add_row("board", d.board)
@@ -76,7 +84,7 @@ def info(port: str = PORT, baud: int = BAUD) -> None:
     t.add_row("running from", f"slot {d.active_slot}" if i["active_slot"] else "factory model (built in)")
     t.add_row("slots", f"A {d.slot_state('a')}, B {d.slot_state('b')}, {i['slot_size']} bytes each")
     t.add_row("self-test", "passed" if i["selftest_ok"] else "[red]FAILED: motors disabled[/]")
-    t.add_row("feature schema", f"{i['schema_hash']:08x}, engine v{i['engine_version']}")
+    t.add_row("feature schema", f"{hash32_hex(i['schema_hash'])}, engine v{i['engine_version']}")
     from motocoach import keys
 
     dev = keys.is_dev_key(i["key_id"])
@@ -93,7 +101,7 @@ def info(port: str = PORT, baud: int = BAUD) -> None:
 
 
 @device_app.command("update")
-def update(port: str = PORT, bundle: Path = typer.Option(..., "--bundle", "-b", help="Signed bundle (.mcb)."),
+def update(port: str = PORT, bundle: Path = typer.Option(..., "--bundle", help="Signed bundle (.mcb)."),
            dry_run: bool = typer.Option(False, "--dry-run", help="Only check that the bundle fits the unit."),
            trusted_key: Optional[Path] = TRUSTED, baud: int = BAUD, audit_log: Optional[Path] = AUDIT, unit_id: Optional[str] = UNIT) -> None:
     """Check a bundle against the unit, then install it (model: into the inactive slot).
@@ -134,13 +142,20 @@ def rollback(port: str = PORT, baud: int = BAUD, audit_log: Optional[Path] = AUD
 @device_app.command("logs")
 def logs(port: Optional[str] = typer.Option(None, "--port", "-p", help="Also read the unit's own log lines."),
          baud: int = BAUD, audit_log: Optional[Path] = AUDIT,
-         last: int = typer.Option(20, "--last", help="Audit entries to show (0 = all).")) -> None:
+         last: int = typer.Option(20, "--last", help="Audit entries to show (0 = all)."),
+         as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables.")) -> None:
     """Show the audit log of field operations, and the unit's log lines with --port.
 
-    Example: motocoach device logs --port /dev/ttyUSB0 --last 5
+    Example: motocoach device logs --port /dev/ttyUSB0 --last 5 --json
     """
     log = _audit(audit_log)
     entries = log.entries()
+    if as_json:
+        doc = {"audit_log": str(log.path), "entries": entries[-last if last else 0:]}
+        if port:
+            doc["unit_log"] = [{"level": lv, "text": tx} for lv, tx in _unit_log_lines(port, baud)]
+        print(json.dumps(doc))
+        return
     console.print(f"{len(entries)} entries in the audit log {log.path}", soft_wrap=True)
     t = Table()
     for col in ("time", "operation", "unit", "result", "detail"):
@@ -152,16 +167,20 @@ def logs(port: Optional[str] = typer.Option(None, "--port", "-p", help="Also rea
                   e.get("result", "?"), e.get("detail", ""))
     console.print(t)
     if port:
-        from motocoach.device import ops
-
-        link = _open(baud)(port)
-        try:
-            lines = ops.device_log_lines(link)
-        finally:
-            link.close()
+        lines = _unit_log_lines(port, baud)
         console.print(f"unit log ({len(lines)} lines):")
         for level, text in lines:
             console.print(f"  [{level}] {text}", markup=False)
+
+
+def _unit_log_lines(port: str, baud: int) -> list:
+    from motocoach.device import ops
+
+    link = _open(baud)(port)
+    try:
+        return ops.device_log_lines(link)
+    finally:
+        link.close()
 
 
 def _parse_image(spec: str) -> tuple[int, Path]:
@@ -182,7 +201,8 @@ def bundle_create(out: Path = typer.Option(..., "--out", "-o", help="Bundle file
                                                                 help="Model manifest (default: manifest.json beside the blob)."),
                   image: list[str] = typer.Option([], "--image", help="Firmware image OFFSET:FILE (repeat)."),
                   firmware_version: Optional[str] = typer.Option(None, "--firmware-version"),
-                  chip: str = typer.Option("esp32", "--chip", help="esptool chip name for firmware images."),
+                  chip: Optional[str] = typer.Option(None, "--chip", help="esptool chip name for firmware images "
+                                                     "(default: the MCU in the board file; a mismatch is refused)."),
                   key: Optional[Path] = typer.Option(None, "--key", help="Private signing key (default: the "
                                                      "public development key firmware/keys/dev_ed25519.key).")) -> None:
     """Pack a model and/or firmware images with their manifest and sign it.
@@ -194,6 +214,9 @@ def bundle_create(out: Path = typer.Option(..., "--out", "-o", help="Bundle file
     from motocoach import bundle as bundles
     from motocoach import keys
 
+    bundles.check_board_ids(board)  # a typo would make a bundle that no unit accepts
+    if image and chip is not None and chip != bundles.firmware_chip(board):
+        raise ConfigError(f"--chip {chip} but board {', '.join(board)} is {bundles.firmware_chip(board)}; leave --chip out")
     b = bundles.create(out, private_key=keys.load_private(key or keys.dev_private_key()), boards=board,
                        model=model, model_manifest=model_manifest, images=[_parse_image(s) for s in image],
                        firmware_version=firmware_version, chip=chip)

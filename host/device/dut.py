@@ -199,32 +199,11 @@ def latency_summary(latency_s: Sequence[float]) -> dict[str, float]:
     return out
 
 
-def plot_latency_histogram(latency_s: Sequence[float], path: Path, title: str) -> Path:
-    """Write a PNG histogram (log-count) of the finite latencies; lost frames are in the title."""
-    import matplotlib
+def plot_latency_histogram(latency_s: Sequence[float], path: Path, title: str, *, late: int = 0) -> Path:
+    """PNG latency histogram with the 50 ms budget line; see :mod:`motocoach.device.hil_summary`."""
+    from motocoach.device.hil_summary import plot_latency_histogram as plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    a = np.asarray(latency_s, np.float64) * 1000.0
-    finite = a[np.isfinite(a)]
-    s = latency_summary(latency_s)
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    if finite.size:
-        ax.hist(finite, bins=min(100, max(10, finite.size // 20)), color="#3465a4")
-        for q, style in (("p50_ms", ":"), ("p99_ms", "--")):
-            if math.isfinite(s[q]):
-                ax.axvline(s[q], color="k", linestyle=style, label=f"{q[:-3]} {s[q]:.2f} ms")
-        ax.legend()
-    ax.set_yscale("log")
-    ax.set_xlabel("host send -> reply latency (ms)")
-    ax.set_ylabel("frames")
-    ax.set_title(f"{title}: {s['frames']} frames, {s['timeouts']} lost")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return plot(latency_s, path, title, late=late)
 
 
 def read_motor_log(path: Path | None) -> np.ndarray:

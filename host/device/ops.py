@@ -69,6 +69,19 @@ class DeviceInfo:
         v = self.identity[f"slot_{slot.lower()}_state"]
         return SlotState(v).name.lower() if v in SlotState._value2member_map_ else f"unknown({v})"
 
+    def as_dict(self) -> dict[str, Any]:
+        """Everything ``device info`` shows, as plain JSON types (``device info --json``)."""
+        from motocoach.schema import hash32_hex
+
+        i = self.identity
+        return {"board": self.board, "firmware": self.firmware,
+                "protocol": {"version": i["proto_version"], "min": i["proto_min"], "max": i["proto_max"]},
+                "model": {"id": self.model_id, "sha256": self.model_sha256}, "active_slot": self.active_slot,
+                "slots": {"a": self.slot_state("a"), "b": self.slot_state("b"), "size": i["slot_size"]},
+                "selftest_ok": bool(i["selftest_ok"]), "schema_hash": hash32_hex(i["schema_hash"]),
+                "engine_version": i["engine_version"], "trusted_key_id": f"{i['key_id']:08x}",
+                "status": dict(self.status) if self.status else None}
+
     def versions(self) -> dict[str, Any]:
         """The 'before' / 'after' record of the audit log."""
         return {"firmware": self.firmware, "protocol": self.identity["proto_version"],

@@ -49,3 +49,13 @@ def test_cli_logs_shows_entries(tmp_path: Path, capsys):
     assert main(["device", "logs", "--audit-log", str(log.path)]) == 0
     out = capsys.readouterr().out
     assert "bike-7" in out and "refused" in out and "1 entries" in out
+
+
+def test_cli_logs_json(tmp_path: Path, capsys):
+    import json
+
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append(operation="update", device={"unit_id": "bike-7"}, result="refused", detail="wrong board")
+    assert main(["device", "logs", "--audit-log", str(log.path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["entries"][0]["device"]["unit_id"] == "bike-7" and "unit_log" not in doc

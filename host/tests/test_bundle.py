@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from motocoach import bundle as bundles
+from motocoach import esp_image
 from motocoach import keys
 from motocoach.cli import main
 from motocoach.errors import BundleError, ConfigError
@@ -179,12 +180,12 @@ def test_model_that_does_not_match_its_manifest_is_refused_at_create(tmp_path, k
 
 
 def test_firmware_bundle_records_images_and_offsets(tmp_path, keypair):
-    (tmp_path / "app.bin").write_bytes(b"\xe9" + os.urandom(500))
-    (tmp_path / "boot.bin").write_bytes(b"\xe9" + os.urandom(100))
+    (tmp_path / "app.bin").write_bytes(esp_image.make_test_image("esp32", size=500))
+    (tmp_path / "boot.bin").write_bytes(esp_image.make_test_image("esp32", size=100))
     b = bundles.create(tmp_path / "fw.mcb", private_key=keys.load_private(keypair.private_path),
                        boards=["esp32dev"], images=[(0x10000, tmp_path / "app.bin"), (0x1000, tmp_path / "boot.bin")],
                        firmware_version="1.2.0")
-    assert b.kind == "firmware"
+    assert b.kind == "firmware" and b.firmware["chip"] == "esp32"  # from boards/esp32dev.toml
     assert [i["offset"] for i in b.firmware["images"]] == [0x1000, 0x10000]
     with pytest.raises(BundleError, match="firmware-version"):
         bundles.create(tmp_path / "x.mcb", private_key=keys.load_private(keypair.private_path),
@@ -197,7 +198,7 @@ def test_cli_keys_bundle_create_and_verify(tmp_path, capsys):
     assert stat.S_IMODE(k.stat().st_mode) == 0o600
     m = make_model(tmp_path)
     out = tmp_path / "m.mcb"
-    assert main(["bundle", "create", "--out", str(out), "--board", "sil", "--model", str(m), "--key", str(k)]) == 0
+    assert main(["bundle", "create", "--out", str(out), "--board", "esp32dev", "--model", str(m), "--key", str(k)]) == 0
     assert "development key" not in capsys.readouterr().err
     assert main(["bundle", "verify", str(out), "--trusted-key", str(p)]) == 0
     assert "OK: model test-model" in capsys.readouterr().out
@@ -208,7 +209,7 @@ def test_cli_keys_bundle_create_and_verify(tmp_path, capsys):
 def test_cli_signing_with_the_development_key_warns_loudly(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv(keys.TRUSTED_KEY_ENV, raising=False)
     out = tmp_path / "dev.mcb"
-    assert main(["bundle", "create", "--out", str(out), "--board", "sil", "--model", str(make_model(tmp_path))]) == 0
+    assert main(["bundle", "create", "--out", str(out), "--board", "esp32dev", "--model", str(make_model(tmp_path))]) == 0
     assert "WARNING" in capsys.readouterr().err  # no --key: the development key signed it
     assert bundles.read(out).signer_key_id == keys.DEV_KEY_ID
     assert main(["bundle", "verify", str(out)]) == 0  # default trusted key: the development key
@@ -225,3 +226,17 @@ def test_cli_keys_generate_and_header_write_the_firmware_header(tmp_path, capsys
     assert str(tmp_path) not in h  # no machine paths in generated C
     assert main(["keys", "header", "--root", str(root)]) == 0  # back to the development key
     assert (root / keys.TRUSTED_KEY_HEADER).read_text() == (REPO / keys.TRUSTED_KEY_HEADER).read_text()
+
+
+def test_bundle_verify_of_a_bad_crc_zip_exits_2_without_a_traceback(tmp_path, model_bundle, keypair, capsys):
+    raw = bytearray(model_bundle.path.read_bytes())
+    blob = model_bundle.model_blob
+    at = raw.find(blob)
+    raw[at + 10] ^= 0x01  # stored member: its CRC-32 no longer matches
+    bad = tmp_path / "bad-crc.mcb"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(BundleError, match="damaged"):
+        bundles.read(bad)
+    assert main(["bundle", "verify", str(bad), "--trusted-key", str(keypair.public_path)]) == 2
+    err = capsys.readouterr().err
+    assert "damaged" in err and "Traceback" not in err

@@ -60,3 +60,42 @@ def test_report_page_names_where_every_number_was_measured(tmp_path):
     pipeline.print_summary(Console(file=out, width=120), s)
     text = out.getvalue()
     assert "did not finish" in text and "host -> sil -> host" in text and "inf" in text
+
+
+def test_lap_traces_csvs_sectors_and_cue_map(tmp_path):
+    from motocoach.lap_report import CUE_KINDS
+
+    unc = pipeline.ride_lap("falcon", "amateur", 0, lambda obs: None, trace=True)
+    cue = pipeline.ride_lap("falcon", "amateur", 0, lambda obs: np.array([0.0, 0.9, 0.2], np.float32), trace=True)
+    assert len(unc.trace["t_s"]) == unc.steps and np.all(np.diff(unc.trace["s_m"]) >= 0)
+    extras = pipeline.lap_extras(tmp_path, cue, unc)
+    for name in ("telemetry.csv", "telemetry_uncoached.csv", "traces.png", "cue_map.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    header = (tmp_path / "telemetry.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["t_s", "s_m", "speed"] and "cue_left" in header
+    assert len((tmp_path / "telemetry.csv").read_text().splitlines()) == cue.steps + 1
+    total = sum(r["gain_s"] for r in extras["sectors"])
+    assert len(extras["sectors"]) == 3 and abs(total - (unc.lap_time_s - cue.lap_time_s)) < 0.2
+    assert extras["gain_pct"] == pytest.approx(100 * (unc.lap_time_s - cue.lap_time_s) / unc.lap_time_s)
+    assert set(extras["cue_steps_by_kind"]) == set(CUE_KINDS) and extras["cue_steps_by_kind"]["right"] > 0
+
+
+def test_runs_are_numbered_unless_forced(tmp_path):
+    assert pipeline.free_run_name("demo", tmp_path) == "demo"
+    (tmp_path / "demo").mkdir()
+    assert pipeline.free_run_name("demo", tmp_path) == "demo"  # no finished demo in it yet
+    (tmp_path / "demo" / "demo.json").write_text("{}")
+    assert pipeline.free_run_name("demo", tmp_path) == "demo-2"
+    (tmp_path / "demo-2").mkdir()
+    assert pipeline.free_run_name("demo", tmp_path) == "demo-3"
+    assert pipeline.free_run_name("demo", tmp_path, force=True) == "demo"
+
+
+def test_summary_explains_missed_replies_and_gives_the_gain_in_percent():
+    s = _summary("runs/x")
+    s["lap"]["uncoached"]["lap_time_s"] = 43.0
+    out = io.StringIO()
+    pipeline.print_summary(Console(file=out, width=200), s)
+    text = " ".join(out.getvalue().split())
+    assert "+2.33 %" in text and "+4.65 %" in text  # 42 vs 43 s; seeds 41 vs 43 s
+    assert "did not come back within one 20 Hz frame (50 ms)" in text and "counts as an infinite latency" in text

@@ -7,7 +7,9 @@ import importlib
 
 import pytest
 
-MODULES = ["motocoach.schema", "motocoach.runs", "motocoach.training.policy_net"]
+MODULES = ["motocoach.schema", "motocoach.runs", "motocoach.training.policy_net", "motocoach.esp_image",
+           "motocoach.device.hil_summary", "motocoach.quiet",
+           "motocoach.lap_report"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from motocoach import bundle as bundles
+from motocoach import esp_image
 from motocoach import keys
 from motocoach.audit import AuditLog
 from motocoach.device import ops
@@ -240,8 +241,8 @@ def test_lost_chunk_reply_is_resumed_not_resent_twice(kp):
 # --- firmware via esptool --------------------------------------------------------------------
 
 def _fw_bundle(tmp_path, kp, boards=("esp32dev",)) -> bundles.Bundle:
-    (tmp_path / "boot.bin").write_bytes(b"\xe9" + os.urandom(200))
-    (tmp_path / "app.bin").write_bytes(b"\xe9" + os.urandom(900))
+    (tmp_path / "boot.bin").write_bytes(esp_image.make_test_image("esp32", size=200))
+    (tmp_path / "app.bin").write_bytes(esp_image.make_test_image("esp32", size=900))
     return bundles.create(tmp_path / "fw.mcb", private_key=keys.load_private(kp.private_path), boards=list(boards),
                           images=[(0x1000, tmp_path / "boot.bin"), (0x10000, tmp_path / "app.bin")],
                           firmware_version="0.2.0")
@@ -257,8 +258,9 @@ def test_esptool_command_lines_use_v5_dashed_verbs(tmp_path, kp):
     assert write[-3:] == ["write-flash", "0x1000", str(merged)]
     subprocess.run(merge, check=True, capture_output=True)  # merge-bin runs offline: real output
     data = merged.read_bytes()
-    assert data[:201] == b.payloads[b.firmware["images"][0]["file"]]
-    assert data[0x10000 - 0x1000:][:901] == b.payloads[b.firmware["images"][1]["file"]]
+    boot, app = (b.payloads[i["file"]] for i in b.firmware["images"])
+    assert data[:len(boot)] == boot
+    assert data[0x10000 - 0x1000:][:len(app)] == app
 
 
 def test_esptool_failure_is_reported_cleanly(tmp_path, kp):
@@ -290,3 +292,27 @@ def test_firmware_update_flashes_then_confirms_via_hello(tmp_path, kp):
                    audit=AuditLog(tmp_path / "a.jsonl"), open_link=lambda p: unit, flash=fake_flash)
     assert flashed == ["fake"] and unit.closed >= 2
     assert AuditLog(tmp_path / "a.jsonl").entries()[-1]["result"] == "failed"
+
+
+def _flip_stored_byte(path: Path, member: str) -> None:
+    """Corrupt one byte of a stored (uncompressed) member in place: its CRC-32 no longer matches."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        data = z.read(member)
+    raw = bytearray(path.read_bytes())
+    at = raw.find(data)
+    assert at > 0
+    raw[at + len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(raw))
+
+
+def test_a_bundle_with_a_bad_crc_is_refused_logged_and_nothing_written(tmp_path, kp):
+    path = _bundle(tmp_path, kp)
+    _flip_stored_byte(path, "model.cmb")
+    unit = FakeUnit(kp.key_id)
+    with pytest.raises(BundleError, match="model.cmb is damaged"):
+        _update(unit, path, kp, tmp_path)
+    assert unit.writes == []
+    (e,) = AuditLog(tmp_path / "audit.jsonl").entries()
+    assert e["result"] == "refused" and "damaged" in e["detail"]

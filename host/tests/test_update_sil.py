@@ -35,6 +35,7 @@ from motocoach.device.powercut import expected_outputs, probe_telemetry, variant
 from motocoach.errors import BundleError
 from motocoach.protocol import codec
 from motocoach.protocol.spec import MsgType, SlotState, Status
+from motocoach.schema import load_schema
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO / "firmware" / "lib" / "coach_model"
@@ -59,10 +60,15 @@ class Unit:
         return self.slots.read_bytes() if self.slots is not None and self.slots.exists() else b""
 
 
+_STARTED: list = []  # every target a test started, restarts included; the fixture stops them all
+
+
 def _start(kind: str, slots: Path | None):
     from motocoach.targets import start_qemu, start_sil
 
-    return start_sil(slots=slots) if kind == "sil" else start_qemu()
+    target = start_sil(slots=slots) if kind == "sil" else start_qemu()
+    _STARTED.append(target)
+    return target
 
 
 @pytest.fixture(params=["sil", "qemu"])
@@ -70,11 +76,16 @@ def unit(request, tmp_path):
     from motocoach.device.link import SerialLink
 
     slots = tmp_path / "slots.bin" if request.param == "sil" else None
+    first = len(_STARTED)
     target = _start(request.param, slots)
-    link = SerialLink(target.port, timeout=2.0)
-    yield Unit(request.param, target, link, slots)
-    link.close()
-    target.stop()
+    u = Unit(request.param, target, SerialLink(target.port, timeout=2.0), slots)
+    yield u
+    u.link.close()  # the link and target of the last power cycle, not the first ones
+    mine = _STARTED[first:]
+    del _STARTED[first:]
+    for t in mine:
+        t.stop()
+    assert not [t for t in mine if t.alive], "a restarted target is still running after teardown"
 
 
 @pytest.fixture(scope="module")
@@ -298,3 +309,12 @@ def test_cli_verbs_on_sil_warn_about_the_development_key(alt, tmp_path, capsys, 
         assert main(["device", "logs", "--port", target.port, "--audit-log", log]) == 0
         out = capsys.readouterr().out
         assert "2 entries" in out and "model rolled back" in out
+        # --json: one object a script can read; the schema hash in the one order every tool shows
+        assert main(["device", "info", "--port", target.port, "--json"]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert info["board"] == board and info["development_key"] is True
+        assert info["schema_hash"] == load_schema().short_hash == load_schema().hash[:8]
+        assert info["status"]["frames_ok"] >= 0 and info["slots"]["size"] > 0
+        assert main(["device", "logs", "--port", target.port, "--audit-log", log, "--json"]) == 0
+        logs = json.loads(capsys.readouterr().out)
+        assert [e["result"] for e in logs["entries"]] == ["ok", "ok"] and isinstance(logs["unit_log"], list)
