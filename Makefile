@@ -59,6 +59,7 @@ bench: setup ## run every benchmark, write bench/results/*.json and print a tabl
 lock: ## re-freeze host/requirements/constraints.txt from host/requirements/base.txt in a scratch venv
 	rm -rf .venv-lock && python3 -m venv .venv-lock && .venv-lock/bin/pip install -q torch==2.13.0 \
 	  && .venv-lock/bin/pip install -q -r host/requirements/base.txt \
+	  && .venv-lock/bin/pip install -q --no-deps -r host/requirements/nodeps.txt \
 	  && { echo "# Frozen by \`make lock\` from host/requirements/base.txt (pip freeze of a clean venv). Do not edit by hand."; \
 	       .venv-lock/bin/pip freeze --exclude-editable | sed 's/+cpu$$//'; } > host/requirements/constraints.txt \
 	  && rm -rf .venv-lock

@@ -27,7 +27,7 @@ RIDER_FIELDS: dict[str, tuple[float, float, str]] = {
     "corner_speed_noise": (0.0, 0.2, "per-corner std of that fraction"),
     "brake_decel_g": (0.3, 1.5, "braking deceleration the rider plans with, g"),
     "brake_point_error_m": (0.0, 40.0, "per-corner std of the braking point, m (positive = late)"),
-    "throttle_max": (0.2, 1.0, "largest throttle opening the rider uses"),
+    "throttle_max": (0.2, 1.0, "largest throttle opening the rider uses while leaned (upright: full)"),
     "line_noise_m": (0.0, 3.0, "std of the drift away from the racing line, m"),
     "line_tau_s": (0.2, 10.0, "time constant of that drift (and of self-correction), s"),
     "perception_delay_s": (0.05, 1.0, "delay from a cue to its perception, s"),

@@ -66,6 +66,7 @@ LINE_CUE_TAU_S = 0.6
 BRAKE_GAIN = 1.0                          # brake demand per m/s over the planned speed
 THROTTLE_GAIN = 0.4                       # throttle demand per m/s under the planned speed
 PLAN_AHEAD_S = 0.3                        # riders control towards the plan this far ahead
+UPRIGHT_G = 0.3                           # below this lateral g a rider counts as upright
 EXIT_THROTTLE = 0.3                       # throttle cap within exit_delay_m past an apex
 MAX_DELAY_STEPS = 32
 # Reward weights (per control step).
@@ -233,7 +234,9 @@ class RideSim:
         err = np.sqrt(v2_plan) - self.v
         # feed-forward: the deceleration that reaches the plan ahead, less what drag gives
         need = (self.v * self.v - v2_plan) / (2.0 * ahead_m) - veh.resistance(self.v)
-        t_max = np.clip(r.throttle_max + 0.25 * self.conf, 0.0, 1.0)
+        # throttle_max is the rider's largest opening while leaned; upright, everyone opens fully
+        leaned = np.abs(self.a_lat) > UPRIGHT_G * G
+        t_max = np.where(leaned, np.clip(r.throttle_max + 0.25 * self.conf, 0.0, 1.0), 1.0)
         b_max = brake_g(r, veh, self.conf) / veh.brake_max_g
         # Riders share grip between cornering and braking/drive as they believe it to be
         # (the nominal grip): on a low-grip surface a push is what bites.
