@@ -1,10 +1,10 @@
 """Generated training circuits with the features of real ones.
 
 A circuit is drawn as a sequence of corners joined by straights, the way circuits are
-described: hairpins (12-25 m radius, about 180 deg), chicanes (two short opposite
+described: hairpins (15-25 m radius, about 180 deg), chicanes (two short opposite
 corners), medium corners and fast sweepers, with straights of 40 m to 1 km and one main
 straight. Corner radii, angles and straight lengths are drawn from ranges that cover the
-real circuits compared in docs/simulator.md; widths vary along the lap (10-16 m).
+real circuits compared in docs/simulator.md; widths vary along the lap (9-16 m).
 
 The lap is closed exactly: corner angles are scaled so the heading turns once, and the
 straight lengths are corrected by the least-norm change that brings the end back to the
@@ -24,26 +24,28 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from motocoach.errors import TrackError
+from motocoach.training.tracks import first_crossing, write_track_csv
 
 #: Built-in tracks made by :func:`generate_track`: name -> seed.
 BUILTIN_SEEDS: dict[str, int] = {"kestrel": 11, "heron": 23, "osprey": 37, "falcon": 41, "merlin": 53}
 #: kind -> (probability, radius range m, angle range deg)
 CORNER_KINDS: dict[str, tuple[float, tuple[float, float], tuple[float, float]]] = {
-    "hairpin": (0.15, (12.0, 25.0), (150.0, 190.0)),
+    "hairpin": (0.15, (15.0, 25.0), (150.0, 190.0)),
     "medium": (0.40, (25.0, 90.0), (45.0, 120.0)),
     "sweeper": (0.25, (100.0, 350.0), (20.0, 70.0)),
     "chicane": (0.20, (15.0, 40.0), (35.0, 70.0)),
 }
 MIN_STRAIGHT_M = 30.0
+MAX_STRAIGHT_M = 1200.0
 CLEARANCE_M = 30.0        # closest approach of two parts of the lap more than 300 m apart
-MAX_TRIES = 400
+MAX_TRIES = 3000
 
 
 def _draw_layout(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Curvature per 1 m step and a mask of which steps are straights (lengths not yet fixed)."""
     kinds = list(CORNER_KINDS)
     probs = np.array([CORNER_KINDS[k][0] for k in kinds])
-    n = int(rng.integers(9, 16))
+    n = int(rng.integers(11, 19))
     corners: list[list[tuple[float, float]]] = []      # each: list of (radius, signed angle rad)
     for _ in range(n):
         kind = kinds[rng.choice(len(kinds), p=probs)]
@@ -61,7 +63,7 @@ def _draw_layout(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     scale = 2 * np.pi / turning
     if not 0.6 < scale < 1.6:
         raise ValueError("angles do not close")
-    straights = np.exp(rng.normal(np.log(140.0), 0.7, n)).clip(40.0, 900.0)
+    straights = np.exp(rng.normal(np.log(110.0), 0.7, n)).clip(40.0, 700.0)
     straights[int(rng.integers(n))] = rng.uniform(500.0, 1000.0)     # the main straight
     return _march(corners, straights, scale), straights
 
@@ -109,8 +111,8 @@ def _close(pieces: list[np.ndarray], straights: np.ndarray) -> np.ndarray:
     u = np.array(dirs).T                                             # 2 x k
     delta = -u.T @ np.linalg.solve(u @ u.T + 1e-9 * np.eye(2), gap)
     fixed = straights + delta
-    if np.any(fixed < MIN_STRAIGHT_M):
-        raise ValueError("a straight would be too short")
+    if np.any(fixed < MIN_STRAIGHT_M) or np.any(fixed > MAX_STRAIGHT_M):
+        raise ValueError("a straight would be too short or too long")
     return fixed
 
 
@@ -124,11 +126,11 @@ def generate_track(seed: int, spacing_m: float = 5.0) -> np.ndarray:
         except (ValueError, np.linalg.LinAlgError):
             continue
         xy = _polyline(pieces, straights)
-        if np.linalg.norm(xy[-1]) > 2.0 or _too_close(xy):
+        if np.linalg.norm(xy[-1]) > 2.0 or _too_close(xy) or first_crossing(xy[::5]) is not None:
             continue
         length = len(xy)
         # widths: 10-16 m in all, changing smoothly along the lap, a little asymmetric
-        knots = rng.uniform(5.0, 8.0, 12)
+        knots = rng.uniform(4.5, 8.0, 12)
         half = np.interp(np.arange(length), np.linspace(0, length, 13), np.append(knots, knots[0]))
         skew = rng.uniform(-0.3, 0.3)
         idx = np.arange(0, length, spacing_m).astype(int)
@@ -148,7 +150,32 @@ def _too_close(xy: np.ndarray) -> bool:
 
 def write_builtin_tracks(folder: str | Path) -> list[Path]:
     """Regenerate the built-in track CSVs from :data:`BUILTIN_SEEDS` (deterministic)."""
-    from motocoach.training.tracks import write_track_csv
-
     return [write_track_csv(generate_track(seed), Path(folder) / f"{name}.csv")
             for name, seed in BUILTIN_SEEDS.items()]
+
+
+def circuit_stats(track) -> dict[str, float]:
+    """Corner radii, straight lengths and widths of a built track, for comparing circuits.
+
+    Corners are the apexes of the racing line (their radius on the line); straights are
+    stretches of at least 50 m where the line's radius stays above 300 m.
+    """
+    radii = 1.0 / np.maximum(track.apex_kappa, 1e-6)
+    straight = np.abs(track.line_kappa) < 1.0 / 300.0
+    # run lengths of the straight mask on the closed lap
+    if straight.all():
+        runs = np.array([len(straight)])
+    else:
+        start = int(np.argmin(straight))
+        rolled = np.roll(straight, -start)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], rolled.astype(int), [0]])))
+        runs = edges[1::2] - edges[::2]
+    runs = runs[runs >= 50] * 1.0
+    width = track.w_right + track.w_left
+    return {"length_m": track.length_m, "corners": int(len(radii)),
+            "corner_radius_min_m": float(radii.min()), "corner_radius_median_m": float(np.median(radii)),
+            "corners_under_30m": int(np.sum(radii < 30.0)), "corners_over_100m": int(np.sum(radii > 100.0)),
+            "straights": int(len(runs)), "straight_median_m": float(np.median(runs)) if len(runs) else 0.0,
+            "straight_max_m": float(runs.max()) if len(runs) else 0.0,
+            "width_min_m": float(width.min()), "width_mean_m": float(width.mean()),
+            "width_max_m": float(width.max())}

@@ -94,7 +94,7 @@ def _circular_smooth(a: np.ndarray, half_width: int) -> np.ndarray:
     return np.convolve(padded, np.ones(k) / k, mode="valid")
 
 
-def _segments_intersect(p: np.ndarray) -> int | None:
+def first_crossing(p: np.ndarray) -> int | None:
     """Index of the first edge of the closed polygon ``p`` that crosses a non-adjacent one."""
     a, b = p, np.roll(p, -1, axis=0)
     n = len(p)
@@ -150,7 +150,7 @@ def build_track(points: np.ndarray, name: str, source: str = "") -> Track:
     if closing > 4 * spacing + 5.0:
         raise TrackError(f"{where}: open loop: the last point is {closing:.0f} m from the first "
                          f"(spacing {spacing:.1f} m); a track must be a closed lap")
-    crossing = _segments_intersect(xy)
+    crossing = first_crossing(xy)
     if crossing is not None:
         raise TrackError(f"{where}: the centreline crosses itself after data row {crossing + 1} "
                          f"(x={xy[crossing, 0]:.1f}, y={xy[crossing, 1]:.1f}); a lap must be a simple loop")
