@@ -23,9 +23,9 @@ from motocoach.errors import ConfigError
 
 #: field -> (min, max, meaning). The table in docs/training.md is generated from this.
 RIDER_FIELDS: dict[str, tuple[float, float, str]] = {
-    "speed_factor": (0.5, 1.0, "fraction of the grip-limited corner speed the rider aims for"),
+    "speed_factor": (0.5, 1.0, "fraction of the vehicle's limit corner speed the rider aims for"),
     "corner_speed_noise": (0.0, 0.2, "per-corner std of that fraction"),
-    "brake_decel_g": (0.3, 1.5, "braking deceleration the rider plans with, g"),
+    "brake_decel_g": (0.3, 1.5, "tyre braking the rider uses, g (capped at the vehicle's limit; drag adds to it)"),
     "brake_point_error_m": (0.0, 40.0, "per-corner std of the braking point, m (positive = late)"),
     "throttle_max": (0.2, 1.0, "largest throttle opening the rider uses while leaned (upright: full)"),
     "line_noise_m": (0.0, 3.0, "std of the drift away from the racing line, m"),

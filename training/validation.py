@@ -114,7 +114,7 @@ def substep_sensitivity(data_dir: Path, row: dict, rides: int, seed: int) -> flo
 
 
 #: club_laps.csv rider levels -> (our profile, our vehicle) that stand for them.
-CLUB_PROFILES = {"national": ("club", "supersport600"), "club": ("amateur", "roadsport")}
+CLUB_PROFILES = {"national": ("club", "supersport600"), "club": ("weekend", "roadsport")}
 
 
 def club_check(data_dir: Path, rides: int, seed: int) -> list[dict]:

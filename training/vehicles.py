@@ -125,6 +125,25 @@ class VehicleProfile:
         return {k: getattr(self, k) for k in ("name", "description", *VEHICLE_FIELDS)}
 
 
+def markdown_table() -> str:
+    """The field table of docs/vehicles.md (generated; a test keeps the doc in step)."""
+    out = ["| vehicle field | unit | allowed range | meaning |", "|---|---|---|---|"]
+    out += [f"| `{k}` | {unit} | {lo:g} .. {hi:g} | {meaning} |" for k, (lo, hi, unit, meaning) in VEHICLE_FIELDS.items()]
+    return "\n".join(out)
+
+
+def derived_table() -> str:
+    """The built-in vehicles' derived limits (docs/vehicles.md; generated)."""
+    out = ["| vehicle | lateral g | braking g (tyres) | stoppie g | wheelie g | top speed km/h | drag decel at 200 km/h, g |",
+           "|---|---|---|---|---|---|---|"]
+    for name in builtin_vehicles():
+        v = get_vehicle(name)
+        drag = float(v.resistance(np.array([200 / 3.6]))[0]) / G
+        out.append(f"| `{name}` | {v.lateral_max_g:.2f} | {v.brake_max_g:.2f} | {v.stoppie_g:.2f} | "
+                   f"{v.wheelie_g:.2f} | {v.top_speed_mps * 3.6:.0f} | {drag:.2f} |")
+    return "\n".join(out)
+
+
 def parse_vehicle(doc: dict, source: str = "vehicle") -> VehicleProfile:
     """Validate a profile document; errors name the field, its unit and allowed range."""
     missing = [k for k in VEHICLE_FIELDS if k not in doc]
