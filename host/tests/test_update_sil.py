@@ -30,10 +30,11 @@ import pytest
 from motocoach import bundle as bundles
 from motocoach import keys
 from motocoach.audit import AuditLog
-from motocoach.device import ops
+from motocoach.device import attacks, ops
 from motocoach.device.powercut import expected_outputs, probe_telemetry, variant_model
 from motocoach.errors import BundleError
 from motocoach.protocol import codec
+from motocoach.protocol import manifest as um
 from motocoach.protocol.spec import MsgType, SlotState, Status
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,7 +143,7 @@ def test_update_and_rollback_survive_power_cuts(unit, alt, tmp_path):
         return ops.identify(unit.link)
 
     blob = alt["blob"].read_bytes()
-    assert ops.send_model(unit.link, blob, "coach-alt") == 1
+    assert ops.send_model(unit.link, blob, _signed(unit.link, blob, "coach-alt")) == 1
     info = power_cycle()
     assert (info.identity["active_slot"], info.model_sha256) == (1, alt["sha"]) and unit.outputs() == alt["out"]
     audit = AuditLog(tmp_path / "audit.jsonl")
@@ -206,10 +207,15 @@ def _ack(link, t, payload=b""):
     return a["status"], a["value"]
 
 
+def _signed(link, blob: bytes, model_id: str = "x", **kw) -> bytes:
+    """A manifest for ``blob`` signed with the development key for the unit's board."""
+    return um.for_model(blob, model_id, ops.identify(link).board, attacks.dev_key(), version=kw.pop("version", 1), **kw)
+
+
 def _begin(link, blob, total=None, sha=None):
-    return _ack(link, MsgType.MODEL_BEGIN, codec.pack(
-        MsgType.MODEL_BEGIN, total_size=len(blob) if total is None else total,
-        sha256=sha or hashlib.sha256(blob).digest(), model_id=b"x"))
+    m = um.UpdateManifest.parse(_signed(link, blob))
+    m = m.with_changes(model_size=len(blob) if total is None else total, sha256=sha or m.sha256)
+    return _ack(link, MsgType.MODEL_BEGIN, m.sign(attacks.dev_key()))
 
 
 def _chunk(link, off, data):
@@ -227,7 +233,8 @@ def _running(info: ops.DeviceInfo) -> tuple:
 def test_unit_refuses_bad_chunks_sizes_and_hashes_and_keeps_its_model(unit, alt):
     link = unit.link
     blob = alt["blob"].read_bytes()
-    assert ops.send_model(link, FACTORY_BLOB.read_bytes(), "default") == 1  # run from a slot: more to break
+    factory = FACTORY_BLOB.read_bytes()
+    assert ops.send_model(link, factory, _signed(link, factory, "default")) == 1  # run from a slot: more to break
     before = ops.identify(link)
     unchanged = _running(before)
 
@@ -268,6 +275,7 @@ def test_power_cuts_during_model_updates_small_campaign(tmp_path):
     assert res.bricked == 0, res.problems
     assert res.valid_boots == 61 and res.powercuts == 60
     assert res.boots_new > 0 and res.boots_old > 0, res  # cuts landed on both sides of the commit
+    assert res.attacks_sent > 0 and res.attacks_accepted == 0 and res.unsigned_active == 0, res
 
 
 def test_cli_verbs_on_sil_warn_about_the_development_key(alt, tmp_path, capsys, monkeypatch):
