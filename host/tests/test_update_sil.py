@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -292,10 +293,11 @@ def test_cli_verbs_on_sil_warn_about_the_development_key(alt, tmp_path, capsys, 
         from motocoach.device.link import SerialLink
 
         with SerialLink(target.port, timeout=2.0) as link:
-            board = ops.identify(link).board
+            board, uid = ops.identify(link).board, ops.identify(link).unit_id
+        assert re.search(f"unit id .* {uid} ", out) and re.search(r"model version .* 0 \(lowest accepted: 0\)", out)
         path = tmp_path / "alt.mcb"
         assert main(["bundle", "create", "--out", str(path), "--board", board, "--model", str(alt["blob"]),
-                     "--model-manifest", str(alt["manifest"])]) == 0
+                     "--model-manifest", str(alt["manifest"]), "--model-version", "4"]) == 0
         assert "WARNING" in capsys.readouterr().err
         assert main(["device", "update", "--port", target.port, "--bundle", str(path), "--audit-log", log]) == 0
         out, err = capsys.readouterr()
@@ -306,3 +308,6 @@ def test_cli_verbs_on_sil_warn_about_the_development_key(alt, tmp_path, capsys, 
         assert main(["device", "logs", "--port", target.port, "--audit-log", log]) == 0
         out = capsys.readouterr().out
         assert "2 entries" in out and "model rolled back" in out
+        entries = AuditLog(tmp_path / "audit.jsonl").entries()
+        assert [e["device"]["unit_id"] for e in entries] == [uid, uid]  # the unit's own id, not a label
+        assert entries[0]["after"]["model_version"] == 4 and entries[0]["after"]["version_floor"] == 4
