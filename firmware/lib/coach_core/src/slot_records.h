@@ -53,6 +53,6 @@ uint8_t rec_newest_model(model_slots_t *s, unsigned slot);
 
 /* Append one record (sequence max_seq + 1, floor s->floor) and read it back.
  * STATUS_OK or STATUS_STORAGE_ERROR (record area full, write failed, read-back differs). */
-int rec_append(model_slots_t *s, unsigned slot, const slot_record_t *r);
+SLOTS_MUST_CHECK int rec_append(model_slots_t *s, unsigned slot, const slot_record_t *r);
 
 #endif /* MOTOCOACH_SLOT_RECORDS_H */
