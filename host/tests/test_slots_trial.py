@@ -62,6 +62,17 @@ def test_rollback_from_a_trial_returns_to_the_previous_slot(unit):
     assert unit.floor() == 3
 
 
+def test_rollback_from_a_trial_on_a_fresh_unit_returns_to_the_factory_model_for_good(unit):
+    b = blob_of(620, 18)
+    assert unit.update(b, version=5, confirm=False) == 0
+    writes = unit.lib.fake_write_calls()
+    assert unit.rollback() == (0, 0) and unit.active_blob() is None
+    assert unit.lib.fake_write_calls() == writes, "leaving a trial needs no write: the TRIAL record suffices"
+    assert unit.report() == (0, SlotState.INVALID, SlotState.EMPTY)
+    assert unit.rollback()[0] == Status.NO_VALID_SLOT  # the unconfirmed model cannot come back
+    assert unit.boot() == 0 and unit.active_blob() is None and unit.floor() == 0
+
+
 def test_the_floor_survives_rollback_to_factory_and_the_erase_of_the_slot_that_held_it(unit):
     a = blob_of(1000, 9)
     assert unit.update(a, version=5) == 0 and unit.floor() == 5

@@ -310,6 +310,13 @@ int slots_rollback(model_slots_t *s, slot_validate_fn validate, void *ctx, uint8
     if (s->state[other] == SLOT_VALID) {
       rc = reactivate(s, other, validate, ctx);
       if (rc == STATUS_OK && was_trial) s->state[cur] = SLOT_INVALID; /* as after a reset */
+    } else if (was_trial) {
+      /* Nothing else in the slots: leave the trial for the factory model, as a reset would. The
+       * TRIAL record already keeps the slot from ever booting, so nothing is written. */
+      s->active = SLOTS_ACTIVE_FACTORY;
+      s->trial = 0;
+      s->state[cur] = SLOT_INVALID;
+      rc = STATUS_OK;
     } else {
       /* Nothing else in the slots (e.g. the first update on a fresh unit): retire the active
        * slot, so the factory model runs. One record write, like every other transition. */

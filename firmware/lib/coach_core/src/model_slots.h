@@ -134,7 +134,8 @@ SLOTS_MUST_CHECK int slots_abort(model_slots_t *s);
 
 /* Go back to the previous model (see the table above): the other slot if it holds a valid model
  * (which must pass validate, else STATUS_SELFTEST_FAILED / STATUS_INCOMPATIBLE and nothing
- * changes); else the factory model, retiring the active slot; from the factory model, the
+ * changes); else the factory model, retiring the active slot (a model on trial needs no record:
+ * its TRIAL record already keeps it from booting, and it is never re-activated); from the factory model, the
  * retired slot again. STATUS_NO_VALID_SLOT when the factory model runs and no slot holds a
  * model, STATUS_BAD_STATE during an update, STATUS_STORAGE_ERROR if the record area is full.
  * *active_slot gets the new SLOTS_ACTIVE_* (SLOTS_ACTIVE_FACTORY after a retire). */
