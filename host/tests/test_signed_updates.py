@@ -11,14 +11,15 @@ before the confirm returns to the previous model; good telemetry frames confirm)
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
 
 from motocoach.device import attacks
 from motocoach.device.powercut import expected_outputs, probe_telemetry, variant_model
+from motocoach.protocol import codec, spec
 from motocoach.protocol import manifest as um
-from motocoach.protocol import spec
 from motocoach.protocol.spec import MsgType, SlotState, Status
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,8 +60,7 @@ class Unit:
         else:
             assert self.c.status(MsgType.RESET) == Status.OK
             self.c.close()
-            import time
-            time.sleep(0.5)
+            time.sleep(0.5)  # the guest restarts; its slots (and unit id) stay in RAM
             self.c = attacks.RawClient(self.target.port, timeout=3.0)
             self.c.identity()
 
@@ -199,8 +199,6 @@ def test_status_reports_tx_dropped_and_uart_errors_and_requests_obey_the_length_
     for t in (MsgType.STATUS_REQ, MsgType.LOG_REQ, MsgType.RESET, MsgType.MODEL_COMMIT, MsgType.MODEL_CONFIRM):
         for n in (1, 31):
             assert unit.c.status(t, bytes(n)) == Status.BAD_LENGTH, (t.name, n)
-    f = unit.c.request(MsgType.STATUS_REQ)
-    from motocoach.protocol import codec
-    st = codec.unpack(MsgType.STATUS, f.payload)
+    st = codec.unpack(MsgType.STATUS, unit.c.request(MsgType.STATUS_REQ).payload)
     assert st["tx_dropped"] == 0 and st["uart_errors"] == 0 and st["frame_errors"] >= 10
     assert unit.ident()["model_sha256"]  # still there: no RESET was acted on
