@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,11 +47,24 @@ def fuzz(workdir: Path, runs: int) -> dict[str, int]:
     return {"fuzz_execs": int(m.group(1)) if m else 0, "fuzz_crashes": crashes}
 
 
+def fuzz_manifest(workdir: Path, seconds: int = 60) -> dict[str, int]:
+    """The signed-manifest parser + checks under libFuzzer, seeded with the golden signed manifest."""
+    sys.path.insert(0, str(FIRMWARE / "tests"))
+    from test_fuzz_smoke import run_manifest_fuzzer
+
+    res = run_manifest_fuzzer(seconds, workdir)
+    return {"manifest_fuzz_execs": res["execs"], "manifest_fuzz_crashes": res["crashes"]}
+
+
 def test_firmware_sizes_and_fuzz(tmp_path, bench_result):
-    metrics = {**qemu_sizes(), **fuzz(tmp_path, FUZZ_EXECS)}
+    (tmp_path / "manifest").mkdir()
+    metrics = {**qemu_sizes(), **fuzz(tmp_path, FUZZ_EXECS), **fuzz_manifest(tmp_path / "manifest")}
     bench_result("firmware", "qemu", metrics,
                  notes="qemu_* = section sizes of firmware/build/qemu/coach_qemu.elf (rv32imc -Os, picolibc; "
                        "model slots live outside the image); fuzz_* measured on the HOST: libFuzzer + "
-                       "ASan/UBSan on the stream decoder, crashes/leaks/timeouts counted.")
+                       "ASan/UBSan on the stream decoder, crashes/leaks/timeouts counted; manifest_fuzz_* on the "
+                       "HOST: the signed-manifest parser and checks (libsodium verify), 60 s seeded with the "
+                       "golden signed manifest.")
     assert metrics["fuzz_execs"] >= 1_000_000
     assert metrics["fuzz_crashes"] == 0
+    assert metrics["manifest_fuzz_crashes"] == 0 and metrics["manifest_fuzz_execs"] > 100_000

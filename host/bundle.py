@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from motocoach import __version__, keys
 from motocoach.errors import BundleError
+from motocoach.protocol import manifest as unit_manifest
 from motocoach.protocol import spec
 from motocoach.schema import hash32_hex
 
@@ -92,6 +93,12 @@ class Bundle:
         m = self.model
         return self.payloads[m["file"]] if m else None
 
+    def unit_manifest(self, board: str) -> bytes | None:
+        """The signed update manifest for ``board`` that MODEL_BEGIN carries (None if absent)."""
+        m = self.model
+        name = (m or {}).get("unit_manifests", {}).get(board)
+        return self.payloads.get(name) if name else None
+
     @property
     def firmware(self) -> dict[str, Any] | None:
         return self.manifest.get("firmware")
@@ -128,11 +135,15 @@ def _model_section(model: Path, model_manifest: Path | None) -> tuple[dict[str, 
 def create(out: Path, *, private_key: Ed25519PrivateKey, boards: list[str], model: Path | None = None,
            model_manifest: Path | None = None, images: list[tuple[int, Path]] | None = None,
            firmware_version: str | None = None, chip: str | None = None,
-           protocol: tuple[int, int] | None = None, schema_hash: str | None = None) -> Bundle:
+           protocol: tuple[int, int] | None = None, schema_hash: str | None = None,
+           model_version: int = 1, allow_downgrade: bool = False) -> Bundle:
     """Write a signed bundle to ``out`` and return it (read back and verified).
 
     Firmware images are checked like ``esptool image-info`` (magic, chip id, checksum) for ``chip``,
-    which by default comes from the board files (:func:`firmware_chip`)."""
+    which by default comes from the board files (:func:`firmware_chip`). A model bundle also
+    carries, per board, the signed update manifest the unit itself checks
+    (``motocoach.protocol.manifest``): ``model_version`` is its anti-rollback version, and
+    ``allow_downgrade`` signs permission to go below the unit's version floor."""
     images = images or []
     if not boards:
         raise BundleError("name at least one board id (--board)")
@@ -157,6 +168,15 @@ def create(out: Path, *, private_key: Ed25519PrivateKey, boards: list[str], mode
         if protocol is None and mp:
             pmin, pmax = int(mp["min"]), int(mp["max"])
         schema_hash = schema_hash or section["manifest"]["schema_hash"]
+        section["version"] = int(model_version)
+        section["unit_manifests"] = {}
+        for board in sorted(set(boards)):
+            name = f"model/{board}.manifest"
+            payloads[name] = unit_manifest.for_model(
+                blob, section["model_id"], board, private_key, version=int(model_version),
+                engine_version=section["engine_version"],
+                schema_hash32=int.from_bytes(bytes.fromhex(schema_hash)[:4], "little"), downgrade=allow_downgrade)
+            section["unit_manifests"][board] = name
     if images:
         from motocoach import esp_image
 

@@ -79,7 +79,13 @@ def render_protocol_header() -> str:
              f"#define PROTO_MODEL_ID_LEN {spec.MODEL_ID_LEN}",
              f"#define PROTO_SHA256_LEN {spec.SHA256_LEN}",
              f"#define PROTO_FAILSAFE_MS {spec.FAILSAFE_MS}",
-             f"#define PROTO_TICK_HZ {spec.TICK_HZ}", ""]
+             f"#define PROTO_TICK_HZ {spec.TICK_HZ}",
+             f"#define PROTO_UNIT_ID_LEN {spec.UNIT_ID_LEN}",
+             f"#define PROTO_SIGNATURE_LEN {spec.SIGNATURE_LEN}",
+             "#define PROTO_MANIFEST_MAGIC \"" + spec.MANIFEST_MAGIC.decode() + "\"",
+             f"#define PROTO_MANIFEST_FORMAT {spec.MANIFEST_FORMAT}",
+             f"#define PROTO_MANIFEST_FLAG_DOWNGRADE 0x{spec.MANIFEST_FLAG_DOWNGRADE:02x}",
+             f"#define PROTO_TRIAL_FRAMES {spec.TRIAL_FRAMES}", ""]
     for enum, prefix in ((spec.MsgType, "MSG"), (spec.Status, "STATUS"), (spec.Fault, "FAULT"),
                          (spec.SlotState, "SLOT"), (spec.HapticFlag, "HAPTIC_FLAG")):
         for member in enum:

@@ -9,12 +9,15 @@
  * Model slots: data partitions "model_a"/"model_b" (partitions_ab.csv), memory-mapped. A slot is
  *       erased one 4 KB sector at a time with both motors held off, feeding the task watchdog
  *       between sectors (a whole 64 KB erase in one call can outlast the 1 s watchdog).
- * OTA: the running image is marked valid only after the model self-test passed. */
+ * OTA: the running image is marked valid only after the model self-test passed.
+ * Unit id: the factory MAC burnt into eFuse (esp_efuse_mac_get_default), 6 bytes then 2 zero bytes.
+ * Signed updates: Ed25519 from the espressif/libsodium managed component (idf_component.yml). */
 #include <string.h>
 
 #include "driver/gpio.h"
 #include "driver/ledc.h"
 #include "driver/uart.h"
+#include "esp_mac.h"
 #include "esp_ota_ops.h"
 #include "esp_partition.h"
 #include "esp_system.h"
@@ -172,10 +175,19 @@ static uint32_t init_slots(void) {
     return size;
 }
 
+static int e_unit_id(uint8_t out[8]) {
+    uint8_t mac[6];
+    if (esp_efuse_mac_get_default(mac) != ESP_OK) return -1;
+    memcpy(out, mac, sizeof mac);
+    out[6] = 0;
+    out[7] = 0;
+    return 0;
+}
+
 static void control_task(void *arg) {
     static coach_core_t core;
     static coach_hal_t hal = {e_uart_read, e_uart_write, e_now_us, e_motor_set, e_slot_map,
-                              e_slot_erase, e_slot_write, 0, e_reset};
+                              e_slot_erase, e_slot_write, 0, e_reset, e_unit_id};
     uart_event_t ev;
     (void)arg;
     hal.slot_size = init_slots();

@@ -63,3 +63,32 @@ def test_decoder_fuzz_smoke(tmp_path):
     res = run_fuzzer(20, tmp_path)
     assert res["crashes"] == 0, res["log_tail"]
     assert res["execs"] > 50_000, res["log_tail"]  # it really ran (about 60k execs/s here)
+
+
+def run_manifest_fuzzer(seconds: int, workdir: Path) -> dict[str, int]:
+    """Run the signed-manifest fuzzer, seeded with the golden signed MODEL_BEGIN payload and a few
+    mutants of it, so that it reaches the signature check and the checks after it."""
+    r = make("fuzz")
+    assert r.returncode == 0, r.stderr[-2000:]
+    golden = json.loads((REPO / "host" / "protocol" / "golden_frames.json").read_text())
+    (payload,) = [bytes.fromhex(c["payload"]) for c in golden["valid"] if c["name"] == "model_begin"]
+    corpus = workdir / "corpus"
+    corpus.mkdir(exist_ok=True)
+    (corpus / "golden").write_bytes(payload)
+    (corpus / "unsigned").write_bytes(payload[:-64] + bytes(64))
+    (corpus / "short").write_bytes(payload[:-1])
+    p = subprocess.run([str(FIRMWARE / "build" / "fuzz" / "fuzz_manifest"), f"-max_total_time={seconds}",
+                        "-print_final_stats=1", "-timeout=5", f"-artifact_prefix={workdir}/", str(corpus)],
+                       capture_output=True, text=True, timeout=seconds + 120)
+    m = re.search(r"stat::number_of_executed_units:\s*(\d+)", p.stderr)
+    crashes = len(list(workdir.glob("crash-*")) + list(workdir.glob("leak-*")) + list(workdir.glob("timeout-*")))
+    if p.returncode != 0:
+        crashes = max(crashes, 1)
+    return {"execs": int(m.group(1)) if m else 0, "crashes": crashes, "log_tail": p.stderr[-1500:]}
+
+
+@pytest.mark.skipif(shutil.which("clang") is None and not IN_CI, reason="needs clang + libclang-rt (make setup)")
+def test_manifest_fuzz_smoke(tmp_path):
+    res = run_manifest_fuzzer(10, tmp_path)
+    assert res["crashes"] == 0, res["log_tail"]
+    assert res["execs"] > 10_000, res["log_tail"]

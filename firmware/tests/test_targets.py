@@ -13,7 +13,7 @@ import pytest
 import serial
 
 from motocoach.protocol import codec
-from motocoach.protocol.spec import FAILSAFE_MS, Fault, MsgType
+from motocoach.protocol.spec import FAILSAFE_MS, PROTOCOL_MAX, PROTOCOL_MIN, PROTOCOL_VERSION, Fault, MsgType, Status
 from motocoach.schema import load_schema
 
 # Locally a missing tool skips (saying what installs it); in CI it must fail, since `make setup`
@@ -103,10 +103,14 @@ def motor_rows(path: Path) -> list[tuple[int, int, int, int]]:
 
 def test_hello_identity(target):
     rt, c = target
-    f = c.request(MsgType.HELLO, bytes([1, 1]))
+    f = c.request(MsgType.HELLO, bytes([PROTOCOL_MIN, PROTOCOL_MAX]))
     assert f.type == MsgType.IDENTITY
     ident = codec.unpack(f.type, f.payload)
-    assert ident["proto_version"] == 1
+    assert ident["proto_version"] == PROTOCOL_VERSION
+    assert any(ident["unit_id"]), "the unit id is generated at the first boot and kept with the slots"
+    assert (ident["model_version"], ident["version_floor"], ident["trial"]) == (0, 0, 0)
+    old = c.request(MsgType.HELLO, bytes([1, 1]))  # a protocol 1 host is told the unit's range
+    assert old.type == MsgType.ACK and old.payload[1] == Status.BAD_VERSION
     assert ident["schema_hash"] == load_schema().hash32
     assert ident["selftest_ok"] == 1, "the factory model failed its golden vectors on the target"
     assert codec.text(ident["board"]) == ("esp32dev" if rt.kind == "sil" else "esp32-c3")

@@ -28,7 +28,8 @@ PORT = typer.Option(..., "--port", "-p", help="Serial port of the unit (/dev/tty
 BAUD = typer.Option(921600, "--baud", help="Line rate of the coach protocol.")
 AUDIT = typer.Option(None, "--audit-log", help="Audit log file (default: $MOTOCOACH_AUDIT_LOG or "
                      "~/.local/share/motocoach/audit.jsonl).")
-UNIT = typer.Option(None, "--unit-id", help="The unit's label or serial number, recorded in the audit log.")
+UNIT = typer.Option(None, "--unit-id", help="Your label for the unit, recorded in the audit log next to the unit's "
+                    "own id (which the unit reports itself).")
 TRUSTED = typer.Option(None, "--trusted-key", help="Public key bundles must be signed with (default: "
                        "$MOTOCOACH_TRUSTED_KEY, else the public development key firmware/keys/dev_ed25519.pub).")
 
@@ -78,9 +79,12 @@ def info(port: str = PORT, baud: int = BAUD,
     i = d.identity
     t = Table(show_header=False, title=f"unit on {port}")
     t.add_row("board", d.board)
+    t.add_row("unit id", d.unit_id)
     t.add_row("firmware", d.firmware)
     t.add_row("protocol", f"{i['proto_version']} (speaks {i['proto_min']}..{i['proto_max']})")
     t.add_row("model", f"{d.model_id}  sha256 {d.model_sha256[:16]}...")
+    t.add_row("model version", f"{i['model_version']} (lowest accepted: {i['version_floor']})"
+              + ("  [bold yellow]ON TRIAL: a reset returns to the previous model[/]" if i["trial"] else ""))
     t.add_row("running from", f"slot {d.active_slot}" if i["active_slot"] else "factory model (built in)")
     t.add_row("slots", f"A {d.slot_state('a')}, B {d.slot_state('b')}, {i['slot_size']} bytes each")
     t.add_row("self-test", "passed" if i["selftest_ok"] else "[red]FAILED: motors disabled[/]")
@@ -95,7 +99,8 @@ def info(port: str = PORT, baud: int = BAUD,
         t.add_row("state", "ok" if s["state"] == 0 else f"[red]fault {s['fault']}[/]")
         t.add_row("counters", f"{s['frames_ok']} frames ok, {s['crc_errors']} CRC errors, "
                   f"{s['frame_errors']} bad frames, {s['value_errors']} bad values, "
-                  f"{s['failsafe_trips']} failsafe trips, {s['deadline_misses']} deadline misses")
+                  f"{s['failsafe_trips']} failsafe trips, {s['deadline_misses']} deadline misses, "
+                  f"{s['tx_dropped']} replies dropped, {s['uart_errors']} UART errors")
         t.add_row("uptime", f"{s['uptime_ms'] / 1000:.1f} s, slowest loop {s['max_loop_us']} us")
     console.print(t)
 
@@ -204,7 +209,13 @@ def bundle_create(out: Path = typer.Option(..., "--out", "-o", help="Bundle file
                   chip: Optional[str] = typer.Option(None, "--chip", help="esptool chip name for firmware images "
                                                      "(default: the MCU in the board file; a mismatch is refused)."),
                   key: Optional[Path] = typer.Option(None, "--key", help="Private signing key (default: the "
-                                                     "public development key firmware/keys/dev_ed25519.key).")) -> None:
+                                                     "public development key firmware/keys/dev_ed25519.key)."),
+                  model_version: int = typer.Option(1, "--model-version", min=0, max=2**32 - 1,
+                                                    help="Anti-rollback version of the model: units refuse a "
+                                                         "model below the highest version they accepted."),
+                  allow_downgrade: bool = typer.Option(False, "--allow-downgrade",
+                                                       help="Sign permission to install this model below the "
+                                                            "unit's version floor (explicit downgrade).")) -> None:
     """Pack a model and/or firmware images with their manifest and sign it.
 
     Warns loudly when signing with the public development key.
@@ -219,7 +230,8 @@ def bundle_create(out: Path = typer.Option(..., "--out", "-o", help="Bundle file
         raise ConfigError(f"--chip {chip} but board {', '.join(board)} is {bundles.firmware_chip(board)}; leave --chip out")
     b = bundles.create(out, private_key=keys.load_private(key or keys.dev_private_key()), boards=board,
                        model=model, model_manifest=model_manifest, images=[_parse_image(s) for s in image],
-                       firmware_version=firmware_version, chip=chip)
+                       firmware_version=firmware_version, chip=chip, model_version=model_version,
+                       allow_downgrade=allow_downgrade)
     if keys.is_dev_key(b.signer_key_id):
         warn(keys.DEV_SIGNER_WARNING)
     console.print(f"wrote {out}: {b.describe()}, signed by key {b.signer_key_id:08x}, sha256 {b.sha256[:16]}...")

@@ -97,6 +97,13 @@ def open_serial(port: str, baud: int) -> serial.SerialBase:
     return ser
 
 
+def old_unit_message(pmin: int, pmax: int) -> str:
+    """What to tell the owner of a unit whose firmware is older than this tool's protocol."""
+    return (f"unit speaks protocol {pmin}..{pmax}, this tool {spec.PROTOCOL_MIN}..{spec.PROTOCOL_MAX}: flash "
+            f"firmware {spec.FIRMWARE_FOR_PROTOCOL} or newer (make flash BOARD=<board> PORT=<port>, or "
+            f"`motocoach device update` with a firmware bundle); older units cannot check signed models")
+
+
 class SerialLink:
     """Request/response link to one unit.
 
@@ -305,19 +312,28 @@ class SerialLink:
 
     # ---- helpers ------------------------------------------------------------------------
     def hello(self, check: bool = True) -> dict[str, Any]:
-        """IDENTITY as a dict (text ids, hex sha256); raises DeviceError if the versions can't meet."""
+        """IDENTITY as a dict (text ids, hex sha256 and unit id); raises DeviceError if the versions can't meet."""
         frame = self.request(MsgType.HELLO, codec.pack(MsgType.HELLO, proto_min=spec.PROTOCOL_MIN,
                                                        proto_max=spec.PROTOCOL_MAX))
+        if frame.type is MsgType.ACK and len(frame.payload) >= 6 and frame.payload[1] == Status.BAD_VERSION:
+            value = int.from_bytes(frame.payload[2:6], "little")
+            raise DeviceError(old_unit_message(value & 0xFF, (value >> 8) & 0xFF))
         if frame.type is not MsgType.IDENTITY:
             raise DeviceError(f"HELLO answered with {_name(frame.type)}, expected IDENTITY")
         size = spec.messages()[MsgType.IDENTITY].fixed_size
+        if len(frame.payload) < size:
+            raise DeviceError(old_unit_message(frame.payload[4] if len(frame.payload) > 5 else 1,
+                                               frame.payload[5] if len(frame.payload) > 5 else 1))
         ident = codec.unpack(MsgType.IDENTITY, frame.payload[:size])  # newer devices may append
         ident["board"] = codec.text(ident["board"])
         ident["model_id"] = codec.text(ident["model_id"])
         ident["model_sha256"] = ident["model_sha256"].hex()
-        if check and (ident["proto_max"] < spec.PROTOCOL_MIN or ident["proto_min"] > spec.PROTOCOL_MAX):
+        ident["unit_id"] = ident["unit_id"].hex()
+        if check and ident["proto_max"] < spec.PROTOCOL_MIN:
+            raise DeviceError(old_unit_message(ident["proto_min"], ident["proto_max"]))
+        if check and ident["proto_min"] > spec.PROTOCOL_MAX:
             raise DeviceError(f"unit speaks protocol {ident['proto_min']}..{ident['proto_max']}, this tool "
-                              f"{spec.PROTOCOL_MIN}..{spec.PROTOCOL_MAX}: update the tool or the firmware")
+                              f"{spec.PROTOCOL_MIN}..{spec.PROTOCOL_MAX}: update the tool")
         return ident
 
     def status(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from motocoach import keys
 from motocoach.audit import AuditLog
 from motocoach.errors import BundleError, DeviceError, MotoCoachError, ToolError
 from motocoach.protocol import codec, spec
+from motocoach.device.link import old_unit_message
 from motocoach.protocol.spec import MsgType, SlotState, Status
 
 #: ``progress(stage, done, total)`` callback used for the progress bar.
@@ -65,6 +66,15 @@ class DeviceInfo:
     def active_slot(self) -> str:
         return SLOT_NAMES.get(self.identity["active_slot"], "?")
 
+    @property
+    def unit_id(self) -> str:
+        """The unit's own permanent id (hex), as IDENTITY reports it."""
+        return bytes(self.identity.get("unit_id", b"")).hex()
+
+    @property
+    def model_version(self) -> int:
+        return int(self.identity.get("model_version", 0))
+
     def slot_state(self, slot: str) -> str:
         v = self.identity[f"slot_{slot.lower()}_state"]
         return SlotState(v).name.lower() if v in SlotState._value2member_map_ else f"unknown({v})"
@@ -86,7 +96,9 @@ class DeviceInfo:
         """The 'before' / 'after' record of the audit log."""
         return {"firmware": self.firmware, "protocol": self.identity["proto_version"],
                 "model_id": self.model_id, "model_sha256": self.model_sha256,
-                "active_slot": self.active_slot}
+                "active_slot": self.active_slot, "model_version": self.model_version,
+                "version_floor": int(self.identity.get("version_floor", 0)),
+                "trial": bool(self.identity.get("trial", 0))}
 
 
 def _ack(frame: codec.Frame, request: MsgType) -> tuple[int, int]:
@@ -104,9 +116,15 @@ def identify(link: Link, *, with_status: bool = False, timeout: float = 1.0) -> 
     """HELLO (and STATUS_REQ) -> :class:`DeviceInfo`."""
     f = link.request(MsgType.HELLO, codec.pack(MsgType.HELLO, proto_min=spec.PROTOCOL_MIN,
                                                proto_max=spec.PROTOCOL_MAX), timeout=timeout)
+    size = spec.messages()[MsgType.IDENTITY].fixed_size
+    if f.type == MsgType.ACK and len(f.payload) >= 6 and f.payload[1] == Status.BAD_VERSION:
+        value = int.from_bytes(f.payload[2:6], "little")
+        raise DeviceError(old_unit_message(value & 0xFF, (value >> 8) & 0xFF))
     if f.type != MsgType.IDENTITY:
         raise DeviceError(f"unit answered HELLO with {getattr(f.type, 'name', f.type)}: is it a motocoach unit?")
-    size = spec.messages()[MsgType.IDENTITY].fixed_size
+    if len(f.payload) < size:
+        raise DeviceError(old_unit_message(f.payload[4] if len(f.payload) > 5 else 1,
+                                           f.payload[5] if len(f.payload) > 5 else 1))
     ident = codec.unpack(MsgType.IDENTITY, f.payload[:size])  # newer firmware may append fields
     st = None
     if with_status:
@@ -139,15 +157,15 @@ def check_bundle(bundle_path: Path, info: DeviceInfo, trusted_key: Path) -> bund
     return b
 
 
-def send_model(link: Link, blob: bytes, model_id: str, *, progress: Progress | None = None,
-               chunk: int = spec.MAX_CHUNK, timeout: float = 2.0) -> int:
-    """Stream a model blob into the unit's inactive slot; the unit verifies sha256 and self-tests
-    before it switches. Returns the new active slot (1 = A, 2 = B). On any error the update is
-    aborted and the running model stays."""
+def send_model(link: Link, blob: bytes, manifest: bytes, *, progress: Progress | None = None,
+               chunk: int = spec.MAX_CHUNK, timeout: float = 2.0, confirm: bool = True) -> int:
+    """Stream a model blob into the unit's inactive slot. MODEL_BEGIN carries the signed manifest
+    (``motocoach.protocol.manifest``), which the unit checks before it erases anything; at commit
+    it checks the blob's sha256 against it and self-tests, and the model runs on trial. With
+    ``confirm`` the host then confirms it once IDENTITY shows it running. Returns the new active
+    slot (1 = A, 2 = B). On any error the update is aborted and the running model stays."""
     sha = hashlib.sha256(blob).digest()
-    begin = codec.pack(MsgType.MODEL_BEGIN, total_size=len(blob), sha256=sha,
-                       model_id=model_id.encode()[:spec.MODEL_ID_LEN])
-    st, _ = _ack(link.request(MsgType.MODEL_BEGIN, begin, timeout=timeout), MsgType.MODEL_BEGIN)
+    st, _ = _ack(link.request(MsgType.MODEL_BEGIN, manifest, timeout=timeout), MsgType.MODEL_BEGIN)
     if st != Status.OK:
         raise DeviceError(f"unit refused the model update at begin: {_status_name(st)}")
     try:
@@ -171,6 +189,14 @@ def send_model(link: Link, blob: bytes, model_id: str, *, progress: Progress | N
         raise
     if st != Status.OK:
         raise DeviceError(f"unit did not activate the model: {_status_name(st)}; the previous model keeps running")
+    if confirm:
+        running = identify(link, timeout=timeout)
+        if bytes(running.identity["model_sha256"]) != sha:
+            raise DeviceError("unit does not run the model it just committed; not confirmed (a reset returns "
+                              "to the previous model)")
+        st, _ = _ack(link.request(MsgType.MODEL_CONFIRM, b"", timeout=max(timeout, 5.0)), MsgType.MODEL_CONFIRM)
+        if st != Status.OK:
+            raise DeviceError(f"unit did not confirm the model: {_status_name(st)}")
     return slot
 
 
@@ -236,8 +262,9 @@ class Result:
 
 
 def _device_ref(port: str, info: DeviceInfo | None, unit_id: str | None) -> dict[str, Any]:
-    # IDENTITY has no serial number, so the technician's unit label is recorded alongside
-    return {"port": port, "unit_id": unit_id, "board": info.board if info else None,
+    # the unit's own id (IDENTITY) identifies it; the technician's --unit-id is kept as a label
+    return {"port": port, "unit_id": info.unit_id if info else None, "label": unit_id,
+            "board": info.board if info else None,
             "key_id": f"{info.identity['key_id']:08x}" if info else None}
 
 
@@ -281,7 +308,11 @@ def update(port: str, bundle_path: Path, *, trusted_key: Path, audit: AuditLog,
             flash(b, port)
             link = _reopen(open_link, port)
         if b.model and (b.firmware is None or identify(link).model_sha256 != b.model["sha256"]):
-            send_model(link, b.model_blob, b.model["model_id"], progress=progress)
+            manifest = b.unit_manifest(before.board)
+            if manifest is None:
+                raise BundleError(f"the bundle has no signed unit manifest for board {before.board}; "
+                                  "re-create it with this version of `motocoach bundle create`")
+            send_model(link, b.model_blob, manifest, progress=progress)
         after = identify(link)
     except MotoCoachError as e:
         if not isinstance(e, BundleError):

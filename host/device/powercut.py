@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from motocoach.device import ops
+from motocoach.protocol.spec import MsgType, Status
 from motocoach.errors import DeviceError, MotoCoachError
 
 #: ``reply_ok(model_sha256_hex, telemetry_values, haptic_fields) -> bool``
@@ -35,6 +36,9 @@ class CampaignResult:
     completed_updates: int = 0  #: rounds where the update finished before the cut
     boots_new: int = 0  #: boots that came up on the model being sent
     boots_old: int = 0
+    unsigned_active: int = 0  #: boots that came up on a model no trusted key signed (must be 0)
+    attacks_sent: int = 0  #: unsigned updates sent raw during the campaign
+    attacks_accepted: int = 0  #: ... that the unit did not refuse at MODEL_BEGIN (must be 0)
     problems: list[str] = field(default_factory=list)
     update_s: list[float] = field(default_factory=list)
 
@@ -58,13 +62,15 @@ class _UntilPowerCut:
 
 
 def _boot_check(link: Any, allowed: dict[str, str], telemetry: Sequence[float],
-                reply_ok: ReplyCheck | None) -> tuple[str | None, str]:
+                reply_ok: ReplyCheck | None, signed_shas: set[str]) -> tuple[str | None, str]:
     """Returns (model sha256 hex or None, problem text)."""
     try:
         info = ops.identify(link, timeout=2.0)
     except MotoCoachError as e:
         return None, f"no IDENTITY after restart: {e}"
     sha = info.model_sha256
+    if sha not in signed_shas:
+        return None, f"UNSIGNED model {sha[:12]} is running"
     if sha not in allowed:
         return None, f"booted model {sha[:12]} is neither {' nor '.join(s[:12] for s in allowed)}"
     if not info.identity["selftest_ok"]:
@@ -82,21 +88,27 @@ def _boot_check(link: Any, allowed: dict[str, str], telemetry: Sequence[float],
 def _run_campaign(slots_file: Path, models: Sequence[tuple[bytes, str]], *, cuts: int, seed: int,
                  start: Callable[..., Any], open_link: Callable[[str], Any], telemetry: Sequence[float],
                  reply_ok: ReplyCheck | None = None, factory_sha256: str | None = None,
-                 commit_window_share: float = 0.3, est_update_s: float = 0.5) -> CampaignResult:
+                 commit_window_share: float = 0.3, est_update_s: float = 0.5,
+                 signed: Sequence[bytes] = (), attack: tuple[bytes, bytes] | None = None,
+                 attack_share: float = 0.25) -> CampaignResult:
     """The campaign itself (see :func:`run_campaign`).
 
     ``start(slots=path)`` returns a target with ``.port`` and ``.kill()`` (SIGKILL = power cut).
     ``est_update_s``: first guess of one update's duration (then tracked); uniform cuts fall in
     [0, 1.1 x estimate], so a good guess puts most of them inside the transfer.
+    ``signed``: the signed update manifest of each model (MODEL_BEGIN). ``attack``: an unsigned
+    (manifest, blob) sent raw before the signed update in ``attack_share`` of the rounds; the
+    unit must refuse it at MODEL_BEGIN and never boot it.
     """
-    if len(models) != 2:
-        raise ValueError("give exactly two models to alternate between")
+    if len(models) != 2 or len(signed) != 2:
+        raise ValueError("give exactly two models, each with its signed manifest, to alternate between")
     rng = random.Random(seed)
     res = CampaignResult()
     shas = [hashlib.sha256(b).hexdigest() for b, _ in models]
     names = {shas[0]: models[0][1], shas[1]: models[1][1]}
     if factory_sha256:
         names.setdefault(factory_sha256, "factory")
+    signed_shas = set(names)
     current: str | None = None  # sha of the model running before the round (None: not known yet)
     sending: str | None = None  # sha of the model the previous round was sending
     for i in range(cuts + 1):
@@ -105,7 +117,9 @@ def _run_campaign(slots_file: Path, models: Sequence[tuple[bytes, str]], *, cuts
         try:
             link = open_link(target.port)
             allowed = dict(names) if current is None else {s: names[s] for s in (current, sending) if s}
-            sha, problem = _boot_check(link, allowed, telemetry, reply_ok)
+            sha, problem = _boot_check(link, allowed, telemetry, reply_ok, signed_shas)
+            if problem.startswith("UNSIGNED"):
+                res.unsigned_active += 1
             if sha is None:
                 res.bricked += 1
                 res.problems.append(f"round {i}: {problem}")
@@ -137,7 +151,13 @@ def _run_campaign(slots_file: Path, models: Sequence[tuple[bytes, str]], *, cuts
                 progress = None
             t0 = time.perf_counter()
             try:
-                ops.send_model(_UntilPowerCut(link, target), blob, model_id, progress=progress, timeout=1.0)
+                if attack is not None and rng.random() < attack_share:
+                    res.attacks_sent += 1
+                    ack = _UntilPowerCut(link, target).request(MsgType.MODEL_BEGIN, attack[0], timeout=1.0)
+                    if ack.type != MsgType.ACK or ack.payload[1] == Status.OK:
+                        res.attacks_accepted += 1
+                        res.problems.append(f"round {i}: the unsigned MODEL_BEGIN was not refused")
+                ops.send_model(_UntilPowerCut(link, target), blob, signed[nxt], progress=progress, timeout=1.0)
                 res.completed_updates += 1
                 est_update_s = 0.7 * est_update_s + 0.3 * (time.perf_counter() - t0)
                 res.update_s.append(time.perf_counter() - t0)
@@ -172,7 +192,8 @@ def run_campaign(slots_file: Path, models: Sequence[tuple[bytes, str]], **kw: An
         link_log.setLevel(level)
 
 
-def variant_model(model_dir: Path, out_dir: Path, model_id: str = "coach-alt") -> tuple[Path, Path]:
+def variant_model(model_dir: Path, out_dir: Path, model_id: str = "coach-alt",
+                  bias_shift: Sequence[int] | None = None) -> tuple[Path, Path]:
     """A second, genuinely different model for update tests: the factory ``.tflite`` with the last
     layer's int32 bias shifted, put through the same codegen, so its golden vectors are recomputed
     by the TFLM runtime and it passes its own self-test. Its replies differ from the factory
@@ -191,11 +212,12 @@ def variant_model(model_dir: Path, out_dir: Path, model_id: str = "coach-alt") -
     old = last.bias.astype("<i4").tobytes()
     if tflite.count(old) != 1:
         raise CodegenError("cannot locate the last layer's bias in the .tflite to make a variant model")
-    delta = np.array([40000 * (-1) ** k for k in range(last.n_out)], np.int64)  # about 0.5 in output units
+    delta = np.array(list(bias_shift) if bias_shift is not None else
+                     [40000 * (-1) ** k for k in range(last.n_out)], np.int64)  # about 0.5 in output units
     new = (last.bias.astype(np.int64) + delta).astype("<i4").tobytes()
     base = json.loads((model_dir / "manifest.json").read_text())
     files = render_all(tflite.replace(old, new), model_id=model_id,
-                       created={"variant_of": base["model_sha256"], "change": "last layer bias + (40000, -40000, ...)"})
+                       created={"variant_of": base["model_sha256"], "change": f"last layer bias + {delta.tolist()}"})
     d = out_dir / model_id
     d.mkdir(parents=True, exist_ok=True)
     for name in ("default_model.cmb", "default_model.tflite", "manifest.json"):
@@ -229,14 +251,24 @@ def sil_campaign(workdir: Path, model_dir: Path, *, cuts: int, seed: int) -> Cam
     from motocoach.device.link import SerialLink
     from motocoach.targets import start_sil
 
+    from motocoach.device.attacks import dev_key
+    from motocoach.protocol import manifest as um
+
     telemetry = probe_telemetry()
     alt_blob, alt_manifest = variant_model(model_dir, workdir)
-    with start_sil(slots=workdir / "calibrate.bin") as scratch, SerialLink(scratch.port, timeout=1.0) as link:
-        t0 = time.perf_counter()
-        ops.send_model(link, alt_blob.read_bytes(), "coach-alt")  # how long one update takes here
-        est = time.perf_counter() - t0
     default = ((model_dir / "default_model.cmb").read_bytes(), "default")
     alt = (alt_blob.read_bytes(), "coach-alt")
+    with start_sil(slots=workdir / "calibrate.bin") as scratch, SerialLink(scratch.port, timeout=1.0) as link:
+        board = ops.identify(link).board
+        signed = [um.for_model(b, name, board, dev_key(), version=1) for b, name in (default, alt)]
+        t0 = time.perf_counter()
+        ops.send_model(link, alt[0], signed[1])  # how long one update takes here
+        est = time.perf_counter() - t0
+    # the attack: a weight flipped in the update model, under a manifest nobody signed
+    evil = bytearray(alt[0])
+    evil[len(evil) // 2] ^= 0x01
+    unsigned = um.UpdateManifest.parse(um.for_model(bytes(evil), "evil", board, dev_key(), version=99))
+    attack = (unsigned.with_changes(signature=bytes(64)).pack(), bytes(evil))
     expect = {hashlib.sha256(default[0]).hexdigest(): expected_outputs(model_dir / "manifest.json", telemetry),
               hashlib.sha256(alt[0]).hexdigest(): expected_outputs(alt_manifest, telemetry)}
     if len({tuple(v) for v in expect.values()}) != 2:
@@ -248,4 +280,4 @@ def sil_campaign(workdir: Path, model_dir: Path, *, cuts: int, seed: int) -> Cam
     return run_campaign(workdir / "slots.bin", [default, alt], cuts=cuts, seed=seed, start=start_sil,
                         open_link=lambda port: SerialLink(port, timeout=1.0), telemetry=telemetry,
                         reply_ok=reply_ok, factory_sha256=hashlib.sha256(default[0]).hexdigest(),
-                        est_update_s=est)
+                        est_update_s=est, signed=signed, attack=attack)

@@ -13,12 +13,12 @@ Decoding errors are :class:`~motocoach.errors.ProtocolError` subclasses in two f
   ACK :attr:`~FrameContentError.status` the device answers with.
 
 >>> from motocoach.protocol.spec import MsgType
->>> wire = encode_frame(MsgType.HELLO, 7, pack(MsgType.HELLO, proto_min=1, proto_max=1))
+>>> wire = encode_frame(MsgType.HELLO, 7, pack(MsgType.HELLO, proto_min=2, proto_max=2))
 >>> wire.hex()
-'0401010706020101ab2600'
+'0402010706020202199b00'
 >>> f = decode_frame(wire[:-1])
 >>> (f.type.name, f.seq, unpack(f.type, f.payload))
-('HELLO', 7, {'proto_min': 1, 'proto_max': 1})
+('HELLO', 7, {'proto_min': 2, 'proto_max': 2})
 >>> d = FrameDecoder()
 >>> [fr.seq for fr in d.feed(b"garbage\\x00" + wire + wire)]
 [7, 7]
@@ -142,7 +142,7 @@ def encode_frame(msg_type: int, seq: int, payload: bytes = b"",
     """Frame, COBS-encode and delimit one message; ``seq`` wraps at 16 bits.
 
     >>> encode_frame(MsgType.STATUS_REQ, 1).hex()
-    '040103010103b11700'
+    '04020301010363f900'
     """
     if len(payload) > spec.MAX_PAYLOAD:
         raise ProtocolError(f"payload of {len(payload)} bytes exceeds MAX_PAYLOAD={spec.MAX_PAYLOAD}; "

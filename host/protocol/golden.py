@@ -68,7 +68,8 @@ def _valid_cases() -> list[tuple[str, MsgType, int, dict[str, Any], str]]:
         ("status_req", MsgType.STATUS_REQ, 6, {}, ""),
         ("log_req", MsgType.LOG_REQ, 7, {}, ""),
         ("reset", MsgType.RESET, 8, {}, ""),
-        ("model_begin", MsgType.MODEL_BEGIN, 9, dict(total_size=10_880, sha256=sha, model_id=b"coach-demo"), ""),
+        ("model_begin", MsgType.MODEL_BEGIN, 9, _signed_manifest_fields(sha),
+         "a manifest signed with the development key (ed25519 signatures are deterministic)"),
         ("model_chunk_max_nonzero", MsgType.MODEL_CHUNK, 10,
          dict(offset=0x01020304, data=bytes((i % 255) + 1 for i in range(spec.MAX_CHUNK))),
          "largest payload, no zero bytes"),
@@ -78,26 +79,43 @@ def _valid_cases() -> list[tuple[str, MsgType, int, dict[str, Any], str]]:
         ("model_commit", MsgType.MODEL_COMMIT, 13, {}, ""),
         ("model_abort", MsgType.MODEL_ABORT, 14, {}, ""),
         ("model_rollback", MsgType.MODEL_ROLLBACK, 15, {}, ""),
+        ("model_confirm", MsgType.MODEL_CONFIRM, 16, {}, ""),
         ("ack_ok", MsgType.ACK, 9, dict(request_type=int(MsgType.MODEL_BEGIN), status=int(Status.OK),
                                         value=0), ""),
         ("ack_bad_value", MsgType.ACK, 3, dict(request_type=int(MsgType.TELEMETRY),
                                                status=int(Status.BAD_VALUE), value=0), ""),
+        ("ack_bad_signature", MsgType.ACK, 9, dict(request_type=int(MsgType.MODEL_BEGIN),
+                                                   status=int(Status.BAD_SIGNATURE), value=0),
+         "refused before any erase; the previous model keeps running"),
         ("identity", MsgType.IDENTITY, 1, dict(
             fw_major=0, fw_minor=3, fw_patch=1, proto_version=spec.PROTOCOL_VERSION,
             proto_min=spec.PROTOCOL_MIN, proto_max=spec.PROTOCOL_MAX, board=b"esp32dev",
             model_id=b"coach-demo", model_sha256=sha, schema_hash=load_schema().hash32,
             engine_version=1, active_slot=1, slot_a_state=int(SlotState.ACTIVE),
-            slot_b_state=int(SlotState.EMPTY), selftest_ok=1, slot_size=65_536, key_id=0x1234ABCD), ""),
+            slot_b_state=int(SlotState.EMPTY), selftest_ok=1, slot_size=65_536, key_id=0x1234ABCD,
+            unit_id=bytes.fromhex("0224a1b2c3d40000"), model_version=7, version_floor=7, trial=0), ""),
         ("haptic", MsgType.HAPTIC, 2, dict(left=200, right=0, freq_hz=250, out0=77, out1=-128, out2=-1,
                                            infer_us=412, loop_us=530,
                                            flags=int(HapticFlag.INPUT_CLAMPED)), ""),
         ("status", MsgType.STATUS, 6, dict(state=1, fault=1, frames_ok=123_456, crc_errors=3,
                                            frame_errors=4, value_errors=5, deadline_misses=0,
-                                           failsafe_trips=2, max_loop_us=901, uptime_ms=3_600_000), ""),
+                                           failsafe_trips=2, max_loop_us=901, uptime_ms=3_600_000,
+                                           tx_dropped=1, uart_errors=0), ""),
         ("fault", MsgType.FAULT, 0x0100, dict(fault=1, state=1), "unsolicited: the device's own seq"),
         ("log", MsgType.LOG, 7, dict(level=2, flags=1, text=b"boot selftest ok"), ""),
         ("log_empty", MsgType.LOG, 7, dict(level=0, flags=0, text=b""), "no lines pending"),
     ]
+
+
+def _signed_manifest_fields(sha: bytes) -> dict[str, Any]:
+    from motocoach import keys
+    from motocoach.protocol import manifest
+
+    key = keys.load_private(keys.dev_private_key())
+    raw = manifest.UpdateManifest(model_size=10_880, model_version=7, schema_hash=load_schema().hash32,
+                                  key_id=keys.DEV_KEY_ID, board="esp32dev", model_id="coach-demo", sha256=sha,
+                                  engine_version=1).sign(key)
+    return codec.unpack(MsgType.MODEL_BEGIN, raw)
 
 
 def _valid_entry(name: str, t: MsgType, seq: int, fields: dict[str, Any], note: str) -> dict[str, Any]:

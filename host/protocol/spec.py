@@ -18,9 +18,11 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-PROTOCOL_VERSION = 1
-PROTOCOL_MIN = 1  #: oldest version this build still speaks
-PROTOCOL_MAX = 1  #: newest version this build speaks
+PROTOCOL_VERSION = 2
+PROTOCOL_MIN = 2  #: oldest version this build still speaks
+PROTOCOL_MAX = 2  #: newest version this build speaks
+#: Oldest firmware that speaks PROTOCOL_MIN: what the host tells the owner of an older unit to flash.
+FIRMWARE_FOR_PROTOCOL = "0.2.0"
 
 HEADER_FORMAT = "<BBHB"
 HEADER_SIZE = struct.calcsize(HEADER_FORMAT)  # 5
@@ -33,6 +35,12 @@ MAX_LOG_TEXT = 200
 BOARD_ID_LEN = 16
 MODEL_ID_LEN = 16
 SHA256_LEN = 32
+UNIT_ID_LEN = 8
+SIGNATURE_LEN = 64
+MANIFEST_MAGIC = b"CMF2"  #: first bytes of a signed update manifest (MODEL_BEGIN payload)
+MANIFEST_FORMAT = 1
+MANIFEST_FLAG_DOWNGRADE = 0x01  #: signed permission to go below the unit's version floor
+TRIAL_FRAMES = 20  #: good TELEMETRY frames that confirm a model on trial
 
 
 class MsgType(IntEnum):
@@ -50,6 +58,9 @@ class MsgType(IntEnum):
     #: host -> device; go back to the previous model: the other valid slot, else the factory
     #: model (the running slot is retired); from the factory model, re-activate the retired slot
     MODEL_ROLLBACK = 0x14
+    #: host -> device; confirm the model on trial now (else N good TELEMETRY frames confirm it,
+    #: and a reset before that returns to the previous model)
+    MODEL_CONFIRM = 0x15
 
     ACK = 0x80  #: device -> host; generic reply / error reply
     IDENTITY = 0x81
@@ -75,6 +86,11 @@ class Status(IntEnum):
     NO_VALID_SLOT = 10  #: rollback asked while the factory model runs and no slot holds a model
     SELFTEST_FAILED = 11  #: new model failed its golden vectors; not activated
     INCOMPATIBLE = 12  #: model blob for another schema / engine version
+    BAD_SIGNATURE = 13  #: the manifest's ed25519 signature does not verify; nothing erased
+    UNTRUSTED_KEY = 14  #: the manifest names a key this firmware does not trust; nothing erased
+    DOWNGRADE = 15  #: model version below the unit's floor, without a signed downgrade
+    WRONG_BOARD = 16  #: the manifest is for another board
+    WRONG_UNIT = 17  #: the manifest is bound to another unit id
 
 
 class Fault(IntEnum):
@@ -95,6 +111,7 @@ class SlotState(IntEnum):
     ACTIVE = 2
     INVALID = 3  #: torn, hash mismatch or failed self-test
     WRITING = 4  #: update in progress
+    TRIAL = 5  #: active on trial: not yet confirmed; a reset returns to the previous model
 
 
 class HapticFlag(IntEnum):
@@ -151,6 +168,23 @@ def _telemetry_fields() -> tuple[Field, ...]:
     return tuple(Field(f.name, "f", f"{f.unit}, {f.min:g}..{f.max:g}") for f in s.features)
 
 
+def manifest_fields() -> tuple[Field, ...]:
+    """The signed update manifest (``motocoach.protocol.manifest``): MODEL_BEGIN's payload."""
+    F = Field
+    return (
+        F("magic", "4s", f"{MANIFEST_MAGIC.decode()}"), F("format", "B", f"{MANIFEST_FORMAT}"),
+        F("flags", "B", "bit0: signed downgrade"), F("engine_version", "B"), F("reserved", "B", "0"),
+        F("model_size", "I", "blob bytes"), F("model_version", "I", "anti-rollback version"),
+        F("schema_hash", "I", "first 4 bytes of the feature-schema sha256, LE"),
+        F("key_id", "I", "id of the signing key"),
+        F("board", f"{BOARD_ID_LEN}s", "board id, NUL padded"),
+        F("model_id", f"{MODEL_ID_LEN}s", "NUL padded"),
+        F("sha256", f"{SHA256_LEN}s", "sha256 of the model blob"),
+        F("unit_id", f"{UNIT_ID_LEN}s", "all zero: any unit; else only that unit"),
+        F("signature", f"{SIGNATURE_LEN}s", "ed25519 over every byte before it"),
+    )
+
+
 def messages() -> dict[MsgType, Message]:
     """All message layouts, keyed by type. TELEMETRY follows the feature schema."""
     F = Field
@@ -162,14 +196,15 @@ def messages() -> dict[MsgType, Message]:
         Message(MsgType.STATUS_REQ, ()),
         Message(MsgType.LOG_REQ, ()),
         Message(MsgType.RESET, ()),
-        Message(MsgType.MODEL_BEGIN, (F("total_size", "I"), F("sha256", f"{SHA256_LEN}s"),
-                                      F("model_id", f"{MODEL_ID_LEN}s")),
-                doc="Erase the inactive slot and expect total_size bytes of model blob."),
+        Message(MsgType.MODEL_BEGIN, manifest_fields(),
+                doc="The signed update manifest. The unit checks key, signature, board, unit, schema, "
+                    "engine, size and version floor BEFORE it erases the inactive slot."),
         Message(MsgType.MODEL_CHUNK, (F("offset", "I"),), tail="data",
                 doc=f"1..{MAX_CHUNK} blob bytes at offset (must equal bytes received so far)."),
         Message(MsgType.MODEL_COMMIT, ()),
         Message(MsgType.MODEL_ABORT, ()),
         Message(MsgType.MODEL_ROLLBACK, ()),
+        Message(MsgType.MODEL_CONFIRM, ()),
         Message(MsgType.ACK, (F("request_type", "B"), F("status", "B"), F("value", "I"))),
         Message(MsgType.IDENTITY, (
             F("fw_major", "B"), F("fw_minor", "B"), F("fw_patch", "B"),
@@ -184,6 +219,10 @@ def messages() -> dict[MsgType, Message]:
             F("selftest_ok", "B", "1 if the boot self-test passed"),
             F("slot_size", "I", "bytes available per model slot"),
             F("key_id", "I", "first 4 bytes (LE) of sha256 of the trusted ed25519 public key"),
+            F("unit_id", f"{UNIT_ID_LEN}s", "unique unit id (ESP32: factory MAC; SIL/QEMU: kept with the slots)"),
+            F("model_version", "I", "signed version of the running model (0: factory)"),
+            F("version_floor", "I", "lowest model version the unit accepts without a signed downgrade"),
+            F("trial", "B", "1 while the running model is on trial"),
         )),
         Message(MsgType.HAPTIC, (
             F("left", "B", "commanded left intensity 0..255"),
@@ -199,6 +238,8 @@ def messages() -> dict[MsgType, Message]:
             F("frames_ok", "I"), F("crc_errors", "I"), F("frame_errors", "I"),
             F("value_errors", "I"), F("deadline_misses", "I"), F("failsafe_trips", "I"),
             F("max_loop_us", "I"), F("uptime_ms", "I"),
+            F("tx_dropped", "I", "replies that did not fit the TX ring"),
+            F("uart_errors", "I", "UART driver errors"),
         )),
         Message(MsgType.FAULT, (F("fault", "B"), F("state", "B"))),
         Message(MsgType.LOG, (F("level", "B"), F("flags", "B")), tail="text"),

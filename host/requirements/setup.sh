@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 APT_PACKAGES=(gcc make gcc-riscv64-unknown-elf binutils-riscv64-unknown-elf picolibc-riscv64-unknown-elf
-              qemu-system-misc clang libclang-rt-14-dev)
+              qemu-system-misc clang libclang-rt-14-dev libsodium-dev)
 VENV=${VENV:-.venv}
 STAMP="$VENV/.setup-stamp"
 
@@ -25,6 +25,9 @@ if ((${#missing[@]})); then
     echo "setup: going on with the Python side." >&2
   fi
 fi
+
+# libsodium's source for the QEMU rv32 build (pinned Debian source package; git-ignored).
+host/requirements/fetch-libsodium.sh || echo "setup: going on without libsodium's source; the QEMU build will retry" >&2
 
 want=$(cat host/requirements/base.txt host/requirements/nodeps.txt host/requirements/constraints.txt pyproject.toml | sha256sum | cut -c1-16)
 if [[ -f $STAMP && $(cat "$STAMP") == "$want" ]]; then

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from motocoach.protocol import spec
 from motocoach.schema import load_schema
 
 
@@ -17,5 +18,5 @@ def make_model(d: Path, size: int = 3000, schema_hash: str | None = None, model_
     (d / "manifest.json").write_text(json.dumps({
         "model_id": model_id, "model_sha256": hashlib.sha256(blob).hexdigest(),
         "schema_hash": schema_hash or load_schema().hash, "schema_hash32": 0, "engine_version": 1,
-        "protocol": {"min": 1, "max": 1}}))
+        "protocol": {"min": spec.PROTOCOL_MIN, "max": spec.PROTOCOL_MAX}}))
     return d / "m.cmb"

@@ -90,7 +90,7 @@ def build_lib(d: Path) -> ctypes.CDLL:
     so = d / "libslots.so"
     subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wconversion",
                     "-O1", "-fPIC", "-shared", f"-I{CORE}", str(CORE / "model_slots.c"),
-                    str(CORE / "sha256.c"), str(d / "fake_hal.c"), "-o", str(so)],
+                    str(CORE / "slot_records.c"), str(CORE / "sha256.c"), str(d / "fake_hal.c"), "-o", str(so)],
                    check=True, capture_output=True, text=True)
     lib = ctypes.CDLL(str(so))
     lib.fake_hal.restype = ctypes.c_void_p
@@ -100,7 +100,15 @@ def build_lib(d: Path) -> ctypes.CDLL:
     lib.fake_budget.restype = ctypes.c_long
     lib.fake_state_size.restype = ctypes.c_size_t
     lib.slots_init.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-    lib.slots_begin.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_char_p]
+    lib.slots_begin.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_char_p,
+                                ctypes.c_uint32, ctypes.c_uint32]
+    lib.slots_confirm.argtypes = [ctypes.c_void_p]
+    lib.slots_floor.argtypes = [ctypes.c_void_p]
+    lib.slots_floor.restype = ctypes.c_uint32
+    lib.slots_on_trial.argtypes = [ctypes.c_void_p]
+    lib.slots_on_trial.restype = ctypes.c_uint8
+    lib.slots_active_version.argtypes = [ctypes.c_void_p]
+    lib.slots_active_version.restype = ctypes.c_uint32
     lib.slots_chunk.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_size_t,
                                 ctypes.POINTER(ctypes.c_uint32)]
     lib.slots_commit.argtypes = [ctypes.c_void_p, VALIDATE, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8)]
@@ -132,9 +140,25 @@ class Unit:
     def boot(self) -> int:
         return self.lib.slots_init(self.state, self.hal)
 
-    def begin(self, blob: bytes, total: int | None = None, sha: bytes | None = None) -> int:
+    def begin(self, blob: bytes, total: int | None = None, sha: bytes | None = None, version: int = 1,
+              new_floor: int | None = None) -> int:
+        """slots_begin as the core calls it once the signed manifest passed (version, floor)."""
+        floor = max(version, self.floor()) if new_floor is None else new_floor
         return self.lib.slots_begin(self.state, len(blob) if total is None else total,
-                                    sha or hashlib.sha256(blob).digest(), b"model-x".ljust(16, b"\0"))
+                                    sha or hashlib.sha256(blob).digest(), b"model-x".ljust(16, b"\0"),
+                                    version, floor)
+
+    def confirm(self) -> int:
+        return self.lib.slots_confirm(self.state)
+
+    def floor(self) -> int:
+        return self.lib.slots_floor(self.state)
+
+    def on_trial(self) -> bool:
+        return bool(self.lib.slots_on_trial(self.state))
+
+    def version(self) -> int:
+        return self.lib.slots_active_version(self.state)
 
     def chunk(self, offset: int, data: bytes) -> tuple[int, int]:
         got = ctypes.c_uint32(0)
@@ -158,9 +182,11 @@ class Unit:
         rc = self.lib.slots_rollback(self.state, self._validate, None, ctypes.byref(slot))
         return rc, slot.value
 
-    def update(self, blob: bytes) -> int:
-        rc = self.begin(blob) or self.send(blob)
-        return rc or self.commit()[0]
+    def update(self, blob: bytes, version: int = 1, confirm: bool = True) -> int:
+        """begin + chunks + commit (the model runs on trial) + confirm (unless told not to)."""
+        rc = self.begin(blob, version=version) or self.send(blob)
+        rc = rc or self.commit()[0]
+        return rc or (self.confirm() if confirm else 0)
 
     def report(self) -> tuple[int, int, int]:
         v = [ctypes.c_uint8(99) for _ in range(3)]

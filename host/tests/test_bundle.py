@@ -99,10 +99,18 @@ def test_generate_in_refuses_the_development_key_place_and_existing_keys(tmp_pat
 def test_model_bundle_round_trip(model_bundle, keypair):
     b = bundles.read(model_bundle.path)
     bundles.verify(b, keys.load_public(keypair.public_path))
-    assert b.kind == "model" and b.boards == ["esp32dev", "sil"] and b.protocol == (1, 1)
+    assert b.kind == "model" and b.boards == ["esp32dev", "sil"] and b.protocol == (2, 2)
     assert b.manifest["schema_hash32"] == load_schema().hash32
     assert hashlib.sha256(b.model_blob).hexdigest() == b.model["sha256"]
-    assert b.manifest["payloads"] == {"model.cmb": b.model["sha256"]}
+    assert set(b.manifest["payloads"]) == {"model.cmb", "model/esp32dev.manifest", "model/sil.manifest"}
+    assert b.manifest["payloads"]["model.cmb"] == b.model["sha256"]
+    # the unit's own signed manifest, one per board: same blob, signed by the bundle's key
+    from motocoach.protocol import manifest as um
+    for board in b.boards:
+        raw = b.unit_manifest(board)
+        m = um.UpdateManifest.parse(raw)
+        assert m.board == board and m.sha256.hex() == b.model["sha256"] and m.model_version == 1
+        assert um.verify(raw, keys.raw_public(keys.load_public(keypair.public_path)))
 
 
 def test_wrong_key_is_refused(model_bundle, tmp_path):

@@ -18,10 +18,10 @@ from motocoach.protocol import codec, spec
 from motocoach.protocol.codec import Frame
 from motocoach.protocol.spec import MsgType, Status
 
-IDENTITY = dict(fw_major=0, fw_minor=1, fw_patch=0, proto_version=1, proto_min=1, proto_max=1,
+IDENTITY = dict(fw_major=0, fw_minor=2, fw_patch=0, proto_version=2, proto_min=2, proto_max=2,
                 board=b"sil", model_id=b"m1", model_sha256=bytes(range(32)), schema_hash=7,
                 engine_version=1, active_slot=0, slot_a_state=0, slot_b_state=0, selftest_ok=1,
-                slot_size=65536, key_id=1)
+                slot_size=65536, key_id=1, unit_id=bytes(range(8)), model_version=0, version_floor=0, trial=0)
 
 
 class FakeDevice:
@@ -142,10 +142,11 @@ def test_retries_resend_with_a_fresh_seq(link, dev):
 def test_wrong_seq_reply_is_not_taken_for_the_answer(link, dev):
     def stale_then_right(f: Frame) -> bytes:
         stale = Frame(f.version, MsgType.STATUS, (f.seq + 100) & 0xFFFF, b"")
-        return (codec.encode_frame(MsgType.STATUS, stale.seq, bytes(34)) + dev.reply(f))
+        return (codec.encode_frame(MsgType.STATUS, stale.seq, bytes(spec.messages()[MsgType.STATUS].fixed_size))
+                + dev.reply(f))
 
     dev.script = stale_then_right
-    assert link.request(MsgType.HELLO, codec.pack(MsgType.HELLO, proto_min=1, proto_max=1)).type is MsgType.IDENTITY
+    assert link.request(MsgType.HELLO, codec.pack(MsgType.HELLO, proto_min=2, proto_max=2)).type is MsgType.IDENTITY
     assert link.ignored["unmatched_seq"] == 1
 
 
@@ -179,9 +180,17 @@ def test_command_returns_the_ack_value(link):
 def test_incompatible_protocol_range_is_refused(link, dev):
     dev.script = lambda f: codec.encode_frame(MsgType.IDENTITY, f.seq, codec.pack(
         MsgType.IDENTITY, **{**IDENTITY, "proto_min": 5, "proto_max": 6}) + b"\x01\x02", version=5)
-    with pytest.raises(DeviceError, match="update the tool or the firmware"):
+    with pytest.raises(DeviceError, match="update the tool"):
         link.hello()
     assert link.hello(check=False)["proto_min"] == 5  # newer IDENTITY with appended bytes still parses
+
+
+def test_a_protocol_1_unit_is_refused_with_the_firmware_to_flash(link, dev):
+    """A v1 unit answers a protocol-2 HELLO with ACK BAD_VERSION (value: its min | max << 8)."""
+    dev.script = lambda f: codec.encode_frame(MsgType.ACK, f.seq, codec.pack(
+        MsgType.ACK, request_type=int(MsgType.HELLO), status=int(Status.BAD_VERSION), value=1 | 1 << 8), version=1)
+    with pytest.raises(DeviceError, match=f"protocol 1..1.*flash firmware {spec.FIRMWARE_FOR_PROTOCOL} or newer"):
+        link.hello()
 
 
 def test_close_is_clean_idempotent_and_reconnect_works(dev):

@@ -136,7 +136,9 @@ def test_pack_rejects_missing_unknown_and_out_of_range_fields():
     with pytest.raises(ProtocolError, match="does not fit"):
         codec.pack(MsgType.HELLO, proto_min=1, proto_max=256)
     with pytest.raises(ProtocolError, match="bytes >"):
-        codec.pack(MsgType.MODEL_BEGIN, total_size=1, sha256=b"x" * 33, model_id="m")
+        codec.pack(MsgType.ACK, request_type=1, status=0, value=0) and codec.pack(
+            MsgType.MODEL_BEGIN, **{f.name: (b"x" * (f.size + (f.name == "sha256")) if f.fmt.endswith("s") else 0)
+                                    for f in spec.manifest_fields()})
     with pytest.raises(ProtocolError, match="exactly"):
         codec.pack_telemetry([1.0, 2.0])
     with pytest.raises(ProtocolError, match="MAX_PAYLOAD"):

@@ -178,3 +178,15 @@ def test_c_and_python_stream_decoders_agree_on_garbage(lib, data):
     for rej in py.rejected:
         py_frames.append((rej.frame.version, int(rej.frame.type), rej.frame.seq, rej.frame.payload))
     assert sorted(c_frames, key=repr) == sorted(py_frames, key=repr)
+
+
+def test_the_c_tests_golden_signed_manifest_is_the_golden_frames_one():
+    """firmware/tests/c/golden_manifest.h (C unit tests, verify benchmark) holds the payload of the
+    golden MODEL_BEGIN frame; regenerating the golden frames must be followed by updating it."""
+    import re
+
+    text = (REPO / "firmware" / "tests" / "c" / "golden_manifest.h").read_text()
+    body = text[text.index("golden_manifest[MODEL_BEGIN_LEN] = {"):]
+    c_bytes = bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", body[:body.index("};")]))
+    (entry,) = [e for e in golden.build_golden()["valid"] if e["name"] == "model_begin"]
+    assert c_bytes == bytes.fromhex(entry["payload"])

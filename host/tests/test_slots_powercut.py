@@ -16,10 +16,11 @@ from slots_harness import DATA_OFFSET, RECORD_SIZE, SLOT_SIZE, Unit, blob_of, li
 
 
 def test_torn_record_at_every_byte_offset_never_boots(lib):
-    """Cut power while the slot record of B is being programmed, at every byte of it."""
+    """Cut power while B's TRIAL record, then its ACTIVATE record (the confirm), is being
+    programmed, at every byte of both: until the confirm is complete, a reboot runs A."""
     a, b = blob_of(1500, 22), blob_of(1600, 23)
     erase_and_data = SLOT_SIZE + len(b)
-    for cut in range(RECORD_SIZE + 1):
+    for cut in range(2 * RECORD_SIZE + 1):
         lib.fake_format()
         unit = Unit(lib)
         assert unit.boot() == 0 and unit.update(a) == 0
@@ -27,9 +28,9 @@ def test_torn_record_at_every_byte_offset_never_boots(lib):
         rc = unit.update(b)
         lib.fake_set_budget(-1)
         assert unit.boot() == 0
-        if cut < RECORD_SIZE:
+        if cut < 2 * RECORD_SIZE:
             assert rc == Status.STORAGE_ERROR
-            assert unit.active_blob() == a, f"cut after {cut} record bytes booted the torn slot"
+            assert unit.active_blob() == a, f"cut after {cut} record bytes booted the torn or trial slot"
             assert unit.report() == (1, SlotState.ACTIVE, SlotState.INVALID)
         else:
             assert rc == Status.OK and unit.active_blob() == b

@@ -40,6 +40,7 @@ class FakeUnit:
         self.writes: list[MsgType] = []
         self.pending: dict | None = None
         self.closed = 0
+        self.trial = False
         self.log = ["boot", "self-test passed"]
 
     def close(self) -> None:
@@ -52,12 +53,13 @@ class FakeUnit:
         if t == MsgType.HELLO:
             blob, mid = self.model
             return codec.Frame(1, MsgType.IDENTITY, 0, codec.pack(
-                MsgType.IDENTITY, fw_major=0, fw_minor=1, fw_patch=0, proto_version=1, proto_min=1, proto_max=1,
+                MsgType.IDENTITY, fw_major=0, fw_minor=2, fw_patch=0, proto_version=2, proto_min=2, proto_max=2,
                 board=self.board, model_id=mid, model_sha256=hashlib.sha256(blob).digest(),
                 schema_hash=self.schema32, engine_version=1, active_slot=self.active,
                 slot_a_state=2 if self.active == 1 else (1 if self.slots[1] else 0),
                 slot_b_state=2 if self.active == 2 else (1 if self.slots[2] else 0),
-                selftest_ok=1, slot_size=self.slot_size, key_id=self.key_id))
+                selftest_ok=1, slot_size=self.slot_size, key_id=self.key_id, unit_id=bytes.fromhex("02aabbccddee0000"),
+                model_version=0, version_floor=0, trial=int(self.trial)))
         if t == MsgType.LOG_REQ:
             line = self.log.pop(0) if self.log else ""
             return codec.Frame(1, MsgType.LOG, 0, codec.pack(MsgType.LOG, level=1, flags=int(bool(self.log)),
@@ -65,10 +67,15 @@ class FakeUnit:
         self.writes.append(t)
         if t == MsgType.MODEL_BEGIN:
             f = codec.unpack(t, payload)
-            if f["total_size"] > self.slot_size:
+            if f["key_id"] != self.key_id:
+                return self._ack(t, Status.UNTRUSTED_KEY)
+            if f["model_size"] > self.slot_size:
                 return self._ack(t, Status.TOO_LARGE)
-            self.pending = {"total": f["total_size"], "sha": f["sha256"], "id": codec.text(f["model_id"]), "data": b""}
+            self.pending = {"total": f["model_size"], "sha": f["sha256"], "id": codec.text(f["model_id"]), "data": b""}
             return self._ack(t)
+        if t == MsgType.MODEL_CONFIRM:
+            ok, self.trial = self.trial, False
+            return self._ack(t, 0 if ok else Status.BAD_STATE)
         if t == MsgType.MODEL_CHUNK:
             f = codec.unpack(t, payload)
             if f["offset"] != len(self.pending["data"]):
@@ -82,6 +89,7 @@ class FakeUnit:
             target = 2 if self.active == 1 else 1
             self.slots[target] = (p["data"], p["id"])
             self.active, self.model = target, self.slots[target]
+            self.trial = True
             return self._ack(t, 0, target)
         if t == MsgType.MODEL_ROLLBACK:  # the firmware's rules, without the retire/undo detail
             if self.active == 0:
@@ -138,7 +146,7 @@ def test_model_update_streams_commits_confirms_and_logs(tmp_path, kp):
     ("other key on the unit", {"key_id": 0x12345678}, {}, "trusts key 12345678"),
     ("incompatible schema", {"schema32": 0xDEADBEEF}, {}, "feature schema"),
     ("model larger than the slot", {"slot_size": 1000}, {}, "a slot on the unit holds 1000"),
-    ("protocol range", {}, {"protocol": (2, 3)}, "needs protocol 2..3"),
+    ("protocol range", {}, {"protocol": (3, 4)}, "needs protocol 3..4"),
 ])
 def test_refusals_happen_before_any_write_and_are_logged(tmp_path, kp, case, unit_kw, bundle_kw, reason):
     unit = FakeUnit(unit_kw.pop("key_id", kp.key_id), **unit_kw)
@@ -235,7 +243,10 @@ def test_lost_chunk_reply_is_resumed_not_resent_twice(kp):
         return r
     unit.request = lossy
     blob = os.urandom(1000)
-    assert ops.send_model(unit, blob, "m") == 1 and unit.model[0] == blob
+    from motocoach.protocol import manifest as um
+    signed = um.for_model(blob, "m", "sil", keys.load_private(kp.private_path), version=1)
+    assert ops.send_model(unit, blob, signed) == 1 and unit.model[0] == blob
+    assert not unit.trial and unit.writes[-1] == MsgType.MODEL_CONFIRM
 
 
 # --- firmware via esptool --------------------------------------------------------------------
@@ -245,7 +256,7 @@ def _fw_bundle(tmp_path, kp, boards=("esp32dev",)) -> bundles.Bundle:
     (tmp_path / "app.bin").write_bytes(esp_image.make_test_image("esp32", size=900))
     return bundles.create(tmp_path / "fw.mcb", private_key=keys.load_private(kp.private_path), boards=list(boards),
                           images=[(0x1000, tmp_path / "boot.bin"), (0x10000, tmp_path / "app.bin")],
-                          firmware_version="0.2.0")
+                          firmware_version="0.3.0")
 
 
 def test_esptool_command_lines_use_v5_dashed_verbs(tmp_path, kp):
@@ -287,7 +298,7 @@ def test_firmware_update_flashes_then_confirms_via_hello(tmp_path, kp):
         unit.model = (b"factory", "factory")
         unit.fw = b.firmware["version"]
     _fw_bundle(tmp_path, kp)
-    with pytest.raises(DeviceError, match="expected 0.2.0"):  # the fake unit still reports 0.1.0
+    with pytest.raises(DeviceError, match="expected 0.3.0"):  # the fake unit still reports 0.2.0
         ops.update("fake", tmp_path / "fw.mcb", trusted_key=kp.public_path,
                    audit=AuditLog(tmp_path / "a.jsonl"), open_link=lambda p: unit, flash=fake_flash)
     assert flashed == ["fake"] and unit.closed >= 2

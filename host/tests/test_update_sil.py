@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +31,11 @@ import pytest
 from motocoach import bundle as bundles
 from motocoach import keys
 from motocoach.audit import AuditLog
-from motocoach.device import ops
+from motocoach.device import attacks, ops
 from motocoach.device.powercut import expected_outputs, probe_telemetry, variant_model
 from motocoach.errors import BundleError
 from motocoach.protocol import codec
+from motocoach.protocol import manifest as um
 from motocoach.protocol.spec import MsgType, SlotState, Status
 from motocoach.schema import load_schema
 
@@ -153,7 +155,7 @@ def test_update_and_rollback_survive_power_cuts(unit, alt, tmp_path):
         return ops.identify(unit.link)
 
     blob = alt["blob"].read_bytes()
-    assert ops.send_model(unit.link, blob, "coach-alt") == 1
+    assert ops.send_model(unit.link, blob, _signed(unit.link, blob, "coach-alt")) == 1
     info = power_cycle()
     assert (info.identity["active_slot"], info.model_sha256) == (1, alt["sha"]) and unit.outputs() == alt["out"]
     audit = AuditLog(tmp_path / "audit.jsonl")
@@ -217,10 +219,15 @@ def _ack(link, t, payload=b""):
     return a["status"], a["value"]
 
 
+def _signed(link, blob: bytes, model_id: str = "x", **kw) -> bytes:
+    """A manifest for ``blob`` signed with the development key for the unit's board."""
+    return um.for_model(blob, model_id, ops.identify(link).board, attacks.dev_key(), version=kw.pop("version", 1), **kw)
+
+
 def _begin(link, blob, total=None, sha=None):
-    return _ack(link, MsgType.MODEL_BEGIN, codec.pack(
-        MsgType.MODEL_BEGIN, total_size=len(blob) if total is None else total,
-        sha256=sha or hashlib.sha256(blob).digest(), model_id=b"x"))
+    m = um.UpdateManifest.parse(_signed(link, blob))
+    m = m.with_changes(model_size=len(blob) if total is None else total, sha256=sha or m.sha256)
+    return _ack(link, MsgType.MODEL_BEGIN, m.sign(attacks.dev_key()))
 
 
 def _chunk(link, off, data):
@@ -238,7 +245,8 @@ def _running(info: ops.DeviceInfo) -> tuple:
 def test_unit_refuses_bad_chunks_sizes_and_hashes_and_keeps_its_model(unit, alt):
     link = unit.link
     blob = alt["blob"].read_bytes()
-    assert ops.send_model(link, FACTORY_BLOB.read_bytes(), "default") == 1  # run from a slot: more to break
+    factory = FACTORY_BLOB.read_bytes()
+    assert ops.send_model(link, factory, _signed(link, factory, "default")) == 1  # run from a slot: more to break
     before = ops.identify(link)
     unchanged = _running(before)
 
@@ -279,6 +287,7 @@ def test_power_cuts_during_model_updates_small_campaign(tmp_path):
     assert res.bricked == 0, res.problems
     assert res.valid_boots == 61 and res.powercuts == 60
     assert res.boots_new > 0 and res.boots_old > 0, res  # cuts landed on both sides of the commit
+    assert res.attacks_sent > 0 and res.attacks_accepted == 0 and res.unsigned_active == 0, res
 
 
 def test_cli_verbs_on_sil_warn_about_the_development_key(alt, tmp_path, capsys, monkeypatch):
@@ -295,10 +304,11 @@ def test_cli_verbs_on_sil_warn_about_the_development_key(alt, tmp_path, capsys, 
         from motocoach.device.link import SerialLink
 
         with SerialLink(target.port, timeout=2.0) as link:
-            board = ops.identify(link).board
+            board, uid = ops.identify(link).board, ops.identify(link).unit_id
+        assert re.search(f"unit id .* {uid} ", out) and re.search(r"model version .* 0 \(lowest accepted: 0\)", out)
         path = tmp_path / "alt.mcb"
         assert main(["bundle", "create", "--out", str(path), "--board", board, "--model", str(alt["blob"]),
-                     "--model-manifest", str(alt["manifest"])]) == 0
+                     "--model-manifest", str(alt["manifest"]), "--model-version", "4"]) == 0
         assert "WARNING" in capsys.readouterr().err
         assert main(["device", "update", "--port", target.port, "--bundle", str(path), "--audit-log", log]) == 0
         out, err = capsys.readouterr()
@@ -318,3 +328,6 @@ def test_cli_verbs_on_sil_warn_about_the_development_key(alt, tmp_path, capsys, 
         assert main(["device", "logs", "--port", target.port, "--audit-log", log, "--json"]) == 0
         logs = json.loads(capsys.readouterr().out)
         assert [e["result"] for e in logs["entries"]] == ["ok", "ok"] and isinstance(logs["unit_log"], list)
+        entries = AuditLog(tmp_path / "audit.jsonl").entries()
+        assert [e["device"]["unit_id"] for e in entries] == [uid, uid]  # the unit's own id, not a label
+        assert entries[0]["after"]["model_version"] == 4 and entries[0]["after"]["version_floor"] == 4

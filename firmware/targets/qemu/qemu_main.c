@@ -9,12 +9,15 @@
  *       enable=on). Without semihosting the call is skipped by the trap handler.
  * Model slots: two 64 KiB regions of guest RAM at 0x80400000, outside the ELF image, so a guest
  *       reset keeps them (QEMU reloads only the image) but they are lost when QEMU exits.
+ * Unit id: 8 bytes kept with the slots (after the cold-boot magic), generated at the cold boot
+ *       from the CLINT time, so it lives exactly as long as the slots do.
  * Reset: sifive_test device at 0x100000 (FINISHER_RESET). */
 #include <stdint.h>
 #include <string.h>
 
 #include "boards_table.h"
 #include "coach_core.h"
+#include "sha256.h"
 
 #define UART_BASE 0x10000000u
 #define UART_RBR 0u
@@ -40,6 +43,7 @@ static uint32_t rx_overruns;
 static uint8_t (*const slot_mem)[QEMU_SLOT_SIZE] = (uint8_t (*)[QEMU_SLOT_SIZE])SLOT_BASE;
 /* Written after the first erase; RAM is zero at QEMU start-up, so its absence means "cold boot". */
 static volatile uint32_t *const slots_magic = (volatile uint32_t *)(SLOT_BASE + 2u * QEMU_SLOT_SIZE);
+static uint8_t *const unit_id_mem = (uint8_t *)(SLOT_BASE + 2u * QEMU_SLOT_SIZE + 4u);
 
 static void rx_drain(void) {
     while (uart[UART_LSR] & LSR_DR) {
@@ -139,6 +143,20 @@ static void uart_puts(const char *s) {
     }
 }
 
+static int q_unit_id(uint8_t out[8]) {
+    memcpy(out, unit_id_mem, 8);
+    return 0;
+}
+
+static void make_unit_id(void) {
+    uint8_t seed[8], digest[COACH_SHA256_LEN];
+    uint64_t t = q_now_us();
+    for (unsigned i = 0; i < 8; i++) seed[i] = (uint8_t)(t >> (8u * i));
+    coach_sha256(seed, sizeof seed, digest);
+    digest[0] = (uint8_t)((digest[0] & 0xFEu) | 0x02u); /* locally administered, unicast: like a MAC */
+    memcpy(unit_id_mem, digest, 8);
+}
+
 int main(void) {
     static const coach_board_t boards[] = COACH_BOARD_TABLE;
     static coach_core_t core;
@@ -154,6 +172,7 @@ int main(void) {
     uart[UART_FCR] = 0x01; /* FIFO on, without clearing it: keep bytes that already arrived */
     if (*slots_magic != cold_magic) { /* first boot: RAM is zero, flash would be erased */
         memset(slot_mem, 0xFF, 2u * QEMU_SLOT_SIZE);
+        make_unit_id();
         *slots_magic = cold_magic;
     }
     hal.uart_read = q_uart_read;
@@ -165,6 +184,7 @@ int main(void) {
     hal.slot_write = q_slot_write;
     hal.slot_size = QEMU_SLOT_SIZE;
     hal.reset = q_reset;
+    hal.unit_id = q_unit_id;
     if (coach_core_init(&core, &hal, board) != 0) return 1;
 
     /* Boot banner, repeated until the host sends its first byte: QEMU drops output while no

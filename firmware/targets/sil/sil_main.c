@@ -4,7 +4,8 @@
  *
  * Prints one line `PTY <path>` on stdout once the pty is ready, then runs in real time.
  * Model slots live in FILE (mmap'd, created erased if missing), so killing the process at any
- * moment is a power cut. Motor outputs are appended to the motor log as
+ * moment is a power cut. The unit id lives in the same file, after the two slots: generated once
+ * (from /dev/urandom) the first time the file is used, then kept like a factory-programmed id. Motor outputs are appended to the motor log as
  * `t_us,motor,duty_permille,freq_hz` with t_us on CLOCK_MONOTONIC. */
 #define _XOPEN_SOURCE 600
 #define _DEFAULT_SOURCE
@@ -26,11 +27,13 @@
 #include "coach_core.h"
 
 #define SIL_SLOT_SIZE (64u * 1024u)
+#define SIL_ID_PAGE 4096u /* after the slots: the unit id (8 bytes), never erased by the core */
+#define SIL_FILE_SIZE (2u * SIL_SLOT_SIZE + SIL_ID_PAGE)
 
 static int g_master = -1;
 static FILE *g_motor_log;
 static uint8_t *g_slots;            /* 2 * SIL_SLOT_SIZE bytes: file mapping or static memory */
-static uint8_t g_slot_mem[2 * SIL_SLOT_SIZE];
+static uint8_t g_slot_mem[SIL_FILE_SIZE];
 static volatile sig_atomic_t g_stop;
 static int g_reset_requested;
 static const coach_board_t g_boards[] = COACH_BOARD_TABLE;
@@ -78,6 +81,25 @@ static int sil_slot_write(uint8_t slot, uint32_t offset, const uint8_t *data, si
 
 static void sil_reset(void) { g_reset_requested = 1; }
 
+/* The id page starts erased (0xFF): the first boot writes a random id, later boots read it. */
+static int sil_unit_id(uint8_t out[8]) {
+    uint8_t *id = g_slots + 2u * SIL_SLOT_SIZE;
+    int erased = 1;
+    for (unsigned i = 0; i < 8; i++) erased &= id[i] == 0xFF;
+    if (erased) {
+        int fd = open("/dev/urandom", O_RDONLY);
+        if (fd < 0 || read(fd, id, 8) != 8) {
+            if (fd >= 0) close(fd);
+            return -1;
+        }
+        close(fd);
+        id[0] = (uint8_t)((id[0] & 0xFEu) | 0x02u); /* locally administered, unicast: like a MAC */
+        msync(g_slots, SIL_FILE_SIZE, MS_SYNC);
+    }
+    memcpy(out, id, 8);
+    return 0;
+}
+
 static const coach_hal_t *sil_hal(void) {
     static coach_hal_t hal;
     hal.uart_read = sil_uart_read;
@@ -89,6 +111,7 @@ static const coach_hal_t *sil_hal(void) {
     hal.slot_write = sil_slot_write;
     hal.slot_size = SIL_SLOT_SIZE;
     hal.reset = sil_reset;
+    hal.unit_id = sil_unit_id;
     return &hal;
 }
 
@@ -96,19 +119,19 @@ static int map_slots_file(const char *path) {
     int fd = open(path, O_RDWR | O_CREAT, 0644);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) return -1;
-    if ((size_t)st.st_size < 2 * SIL_SLOT_SIZE) {
+    if ((size_t)st.st_size < SIL_FILE_SIZE) {
         /* A fresh file is erased flash (0xFF), not zeros. */
         static uint8_t ff[4096];
         memset(ff, 0xFF, sizeof ff);
         if (lseek(fd, st.st_size, SEEK_SET) < 0) return -1;
-        for (size_t n = (size_t)st.st_size; n < 2 * SIL_SLOT_SIZE;) {
-            size_t k = 2 * SIL_SLOT_SIZE - n < sizeof ff ? 2 * SIL_SLOT_SIZE - n : sizeof ff;
+        for (size_t n = (size_t)st.st_size; n < SIL_FILE_SIZE;) {
+            size_t k = SIL_FILE_SIZE - n < sizeof ff ? SIL_FILE_SIZE - n : sizeof ff;
             ssize_t w = write(fd, ff, k);
             if (w <= 0) return -1;
             n += (size_t)w;
         }
     }
-    void *m = mmap(NULL, 2 * SIL_SLOT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *m = mmap(NULL, SIL_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     if (m == MAP_FAILED) return -1;
     g_slots = m;

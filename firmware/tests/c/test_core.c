@@ -5,6 +5,7 @@
 
 #include "coach_core.h"
 #include "ctest.h"
+#include "trusted_key.h"
 #include "feature_schema.h"
 
 extern int8_t test_model_golden_out[6];
@@ -51,8 +52,14 @@ static int f_swrite(uint8_t s, uint32_t off, const uint8_t *d, size_t n) {
     return 0;
 }
 static void f_reset(void) { reset_calls++; }
+static const uint8_t fake_unit_id[PROTO_UNIT_ID_LEN] = {2, 0x24, 0xa1, 0xb2, 0xc3, 0xd4, 0, 0};
+static int f_unit_id(uint8_t out[8]) {
+    memcpy(out, fake_unit_id, sizeof fake_unit_id);
+    return 0;
+}
 
-static const coach_hal_t hal = {f_read, f_write, f_now, f_motor, f_map, f_erase, f_swrite, sizeof slot_mem[0], f_reset};
+static const coach_hal_t hal = {f_read,  f_write, f_now, f_motor, f_map, f_erase, f_swrite, sizeof slot_mem[0],
+                                f_reset, f_unit_id};
 static const coach_board_t erm = {"test-erm", BOARD_DRIVER_ERM_PWM, 900, 300, 3000, 500, 0, 0, 25000};
 static const coach_board_t lra = {"test-lra", BOARD_DRIVER_LRA_DRV2605, 1000, 1000, 3000, 500, 150, 250, 25000};
 static coach_core_t core;
@@ -289,7 +296,10 @@ static void test_hello_identity(void) {
     CHECK(strcmp((const char *)&got_payload[0][IDENTITY_OFF_BOARD], "test-erm") == 0);
     CHECK(strcmp((const char *)&got_payload[0][IDENTITY_OFF_MODEL_ID], "unit-test-model") == 0);
     CHECK_EQ(core_get_u32(&got_payload[0][IDENTITY_OFF_SCHEMA_HASH]), SCHEMA_HASH32);
-    CHECK_EQ(got_payload[0][IDENTITY_OFF_PROTO_VERSION], 1);
+    CHECK_EQ(got_payload[0][IDENTITY_OFF_PROTO_VERSION], PROTO_VERSION);
+    CHECK(memcmp(&got_payload[0][IDENTITY_OFF_UNIT_ID], fake_unit_id, PROTO_UNIT_ID_LEN) == 0);
+    CHECK_EQ(core_get_u32(&got_payload[0][IDENTITY_OFF_VERSION_FLOOR]), 0);
+    CHECK_EQ(got_payload[0][IDENTITY_OFF_TRIAL], 0);
     CHECK_EQ(got_payload[0][IDENTITY_OFF_SELFTEST_OK], 1);
     CHECK_EQ(got_payload[0][IDENTITY_OFF_ACTIVE_SLOT], 0);
     const uint8_t future[HELLO_LEN] = {7, 9};
@@ -435,6 +445,22 @@ static void test_log_and_reset(void) {
     CHECK_EQ(got_type[0], MSG_LOG);
     CHECK_EQ(got_payload[0][LOG_OFF_FLAGS] & 1, 1); /* more lines pending after the first */
     CHECK(got_len[0] > LOG_LEN);
+    /* The length rule: a request with a payload its type does not have is refused, not acted on. */
+    const uint8_t junk[31] = {1};
+    uint32_t errors = core.cnt.frame_errors;
+    host_send(MSG_RESET, 3, junk, 1);
+    host_send(MSG_RESET, 4, junk, sizeof junk);
+    host_send(MSG_STATUS_REQ, 5, junk, 2);
+    host_send(MSG_LOG_REQ, 6, junk, 3);
+    coach_core_poll(&core);
+    CHECK_EQ(host_receive(), 4);
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ(got_type[i], MSG_ACK);
+        CHECK_EQ(got_payload[i][ACK_OFF_STATUS], STATUS_BAD_LENGTH);
+    }
+    CHECK_EQ(core.cnt.frame_errors, errors + 4u);
+    run_until(fake_us + 100000u);
+    CHECK_EQ(reset_calls, 0);
     host_send(MSG_RESET, 2, NULL, 0);
     coach_core_poll(&core);
     CHECK_EQ(host_receive(), 1);
@@ -459,19 +485,32 @@ static void test_selftest_failure_disables_motors(void) {
 
 static void test_model_update_rejects_garbage(void) {
     uint8_t begin[MODEL_BEGIN_LEN] = {0}, chunk[MODEL_CHUNK_LEN + 16];
+    static uint8_t before[2][sizeof slot_mem[0]];
     start_core(&erm);
+    memset(slot_mem[0], 0xA5, sizeof slot_mem[0]); /* something an erase would wipe */
+    memcpy(before, slot_mem, sizeof before);
     host_send(MSG_MODEL_CHUNK, 1, chunk, sizeof chunk); /* chunk with no update in progress */
-    core_put_u32(begin, 0x7FFFFFFFu);                    /* larger than a slot */
-    host_send(MSG_MODEL_BEGIN, 2, begin, sizeof begin);
-    host_send(MSG_MODEL_COMMIT, 3, NULL, 0);
-    host_send(MSG_MODEL_BEGIN, 4, begin, 3);              /* truncated */
-    coach_core_poll(&core);
-    CHECK_EQ(host_receive(), 4);
+    core_put_u32(&begin[MODEL_BEGIN_OFF_MODEL_SIZE], 0x7FFFFFFFu);
+    host_send(MSG_MODEL_BEGIN, 2, begin, sizeof begin); /* no magic */
+    memcpy(begin, PROTO_MANIFEST_MAGIC, 4);
+    begin[MODEL_BEGIN_OFF_FORMAT] = PROTO_MANIFEST_FORMAT;
+    host_send(MSG_MODEL_BEGIN, 3, begin, sizeof begin); /* no trusted key id */
+    core_put_u32(&begin[MODEL_BEGIN_OFF_KEY_ID], COACH_TRUSTED_KEY_ID);
+    host_send(MSG_MODEL_BEGIN, 4, begin, sizeof begin); /* trusted key id, no signature */
+    host_send(MSG_MODEL_COMMIT, 5, NULL, 0);
+    host_send(MSG_MODEL_BEGIN, 6, begin, 3);              /* truncated */
+    host_send(MSG_MODEL_CONFIRM, 7, NULL, 0);             /* nothing on trial */
+    for (int i = 0; i < 4; i++) coach_core_poll(&core);  /* a poll reads at most 512 bytes */
+    CHECK_EQ(host_receive(), 7);
     CHECK(got_payload[0][ACK_OFF_STATUS] != STATUS_OK);
-    CHECK_EQ(got_payload[1][ACK_OFF_STATUS], STATUS_TOO_LARGE);
-    CHECK(got_payload[2][ACK_OFF_STATUS] != STATUS_OK);
-    CHECK_EQ(got_payload[3][ACK_OFF_STATUS], STATUS_BAD_LENGTH);
+    CHECK_EQ(got_payload[1][ACK_OFF_STATUS], STATUS_BAD_VALUE);
+    CHECK_EQ(got_payload[2][ACK_OFF_STATUS], STATUS_UNTRUSTED_KEY);
+    CHECK_EQ(got_payload[3][ACK_OFF_STATUS], STATUS_BAD_SIGNATURE);
+    CHECK(got_payload[4][ACK_OFF_STATUS] != STATUS_OK);
+    CHECK_EQ(got_payload[5][ACK_OFF_STATUS], STATUS_BAD_LENGTH);
+    CHECK_EQ(got_payload[6][ACK_OFF_STATUS], STATUS_BAD_STATE);
     CHECK(core.model == &coach_default_model);
+    CHECK(memcmp(before, slot_mem, sizeof before) == 0); /* nothing erased, nothing written */
 }
 
 const ctest_case_t ctest_cases[] = {

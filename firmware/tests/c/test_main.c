@@ -7,13 +7,20 @@ int ctest_checks;
 
 extern const ctest_case_t ctest_cases[];
 extern const int ctest_case_count;
+extern const ctest_case_t ctest_update_cases[];
+extern const int ctest_update_case_count;
+
+static void run(const ctest_case_t *cases, int count) {
+    for (int i = 0; i < count; i++) {
+        int before = ctest_failures;
+        cases[i].fn();
+        printf("%s %s\n", ctest_failures == before ? "ok  " : "FAIL", cases[i].name);
+    }
+}
 
 int main(void) {
-    for (int i = 0; i < ctest_case_count; i++) {
-        int before = ctest_failures;
-        ctest_cases[i].fn();
-        printf("%s %s\n", ctest_failures == before ? "ok  " : "FAIL", ctest_cases[i].name);
-    }
+    run(ctest_cases, ctest_case_count);
+    run(ctest_update_cases, ctest_update_case_count);
     printf("%d checks, %d failed\n", ctest_checks, ctest_failures);
     return ctest_failures > 100 ? 100 : ctest_failures;
 }

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core_update.h"
 #include "feature_schema.h"
 #include "trusted_key.h"
 
@@ -39,7 +40,7 @@ static void send_frame(coach_core_t *c, uint8_t type, uint16_t seq, const uint8_
     tx_flush(c);
 }
 
-static void send_ack(coach_core_t *c, const proto_frame_t *f, uint8_t status, uint32_t value) {
+void core_send_ack(coach_core_t *c, const proto_frame_t *f, uint8_t status, uint32_t value) {
     uint8_t p[ACK_LEN];
     p[ACK_OFF_REQUEST_TYPE] = f->type;
     p[ACK_OFF_STATUS] = status;
@@ -63,7 +64,7 @@ void coach_core_log(coach_core_t *c, uint8_t level, const char *text) {
 
 /* ------------------------------------------------------------------ model selection */
 
-static int validate_blob(const uint8_t *blob, size_t len, void *ctx) {
+int core_validate_blob(const uint8_t *blob, size_t len, void *ctx) {
     coach_model_t tmp;
     (void)ctx;
     coach_status_t st = coach_model_load(blob, len, &tmp);
@@ -74,7 +75,7 @@ static int validate_blob(const uint8_t *blob, size_t len, void *ctx) {
 
 /* Point c->model at the slot's model if it loads and passes its golden vectors, else at the
  * factory model; motors are enabled only when the chosen model passed. */
-static void activate_model(coach_core_t *c) {
+void core_activate_model(coach_core_t *c) {
     size_t len = 0;
     const uint8_t *blob = slots_active_blob(&c->slots, &len);
     c->model = &coach_default_model;
@@ -103,12 +104,12 @@ static void handle_hello(coach_core_t *c, const proto_frame_t *f) {
     uint8_t p[IDENTITY_LEN];
     uint8_t active = 0, sa = 0, sb = 0;
     if (f->len != HELLO_LEN) {
-        send_ack(c, f, STATUS_BAD_LENGTH, 0);
+        core_send_ack(c, f, STATUS_BAD_LENGTH, 0);
         return;
     }
     uint8_t hmin = f->payload[HELLO_OFF_PROTO_MIN], hmax = f->payload[HELLO_OFF_PROTO_MAX];
     if (hmin > hmax || hmax < PROTO_MIN || hmin > PROTO_MAX) {
-        send_ack(c, f, STATUS_BAD_VERSION, ((uint32_t)PROTO_MIN) | ((uint32_t)PROTO_MAX << 8));
+        core_send_ack(c, f, STATUS_BAD_VERSION, ((uint32_t)PROTO_MIN) | ((uint32_t)PROTO_MAX << 8));
         return;
     }
     memset(p, 0, sizeof p);
@@ -131,6 +132,11 @@ static void handle_hello(coach_core_t *c, const proto_frame_t *f) {
     p[IDENTITY_OFF_SELFTEST_OK] = c->selftest_ok;
     core_put_u32(&p[IDENTITY_OFF_SLOT_SIZE], c->slots.capacity);
     core_put_u32(&p[IDENTITY_OFF_KEY_ID], COACH_TRUSTED_KEY_ID);
+    memcpy(&p[IDENTITY_OFF_UNIT_ID], c->unit_id, PROTO_UNIT_ID_LEN);
+    core_put_u32(&p[IDENTITY_OFF_MODEL_VERSION],
+                 active == SLOTS_ACTIVE_FACTORY ? 0u : slots_active_version(&c->slots));
+    core_put_u32(&p[IDENTITY_OFF_VERSION_FLOOR], slots_floor(&c->slots));
+    p[IDENTITY_OFF_TRIAL] = (uint8_t)(active != SLOTS_ACTIVE_FACTORY && slots_on_trial(&c->slots));
     send_frame(c, MSG_IDENTITY, f->seq, p, sizeof p);
 }
 
@@ -149,7 +155,7 @@ static void handle_telemetry(coach_core_t *c, const proto_frame_t *f, uint64_t t
     uint8_t clamped = 0, flags = 0, p[HAPTIC_LEN];
     if (f->len != TELEMETRY_LEN) {
         c->cnt.frame_errors++;
-        send_ack(c, f, STATUS_BAD_LENGTH, 0);
+        core_send_ack(c, f, STATUS_BAD_LENGTH, 0);
         return;
     }
     for (unsigned i = 0; i < SCHEMA_N_FEATURES; i++) {
@@ -157,7 +163,7 @@ static void handle_telemetry(coach_core_t *c, const proto_frame_t *f, uint64_t t
         if (!isfinite(telemetry[i])) {
             /* Invalid data never reaches the motors and does not refresh the failsafe. */
             c->cnt.value_errors++;
-            send_ack(c, f, STATUS_BAD_VALUE, i);
+            core_send_ack(c, f, STATUS_BAD_VALUE, i);
             return;
         }
     }
@@ -165,7 +171,7 @@ static void handle_telemetry(coach_core_t *c, const proto_frame_t *f, uint64_t t
     if (coach_model_quantize_input(c->model, telemetry, in, &clamped) != COACH_OK ||
         coach_model_invoke(c->model, in, out) != COACH_OK) {
         c->cnt.value_errors++;
-        send_ack(c, f, STATUS_BAD_VALUE, 0xFFFFFFFFu);
+        core_send_ack(c, f, STATUS_BAD_VALUE, 0xFFFFFFFFu);
         return;
     }
     uint64_t t1 = c->hal->now_us();
@@ -196,6 +202,7 @@ static void handle_telemetry(coach_core_t *c, const proto_frame_t *f, uint64_t t
     core_put_u32(&p[HAPTIC_OFF_LOOP_US], (uint32_t)(c->hal->now_us() - t_frame));
     p[HAPTIC_OFF_FLAGS] = flags;
     send_frame(c, MSG_HAPTIC, f->seq, p, sizeof p);
+    core_update_telemetry_done(c, 1);
 }
 
 static void handle_status(coach_core_t *c, const proto_frame_t *f) {
@@ -210,6 +217,8 @@ static void handle_status(coach_core_t *c, const proto_frame_t *f) {
     core_put_u32(&p[STATUS_OFF_FAILSAFE_TRIPS], c->cnt.failsafe_trips);
     core_put_u32(&p[STATUS_OFF_MAX_LOOP_US], c->cnt.max_loop_us);
     core_put_u32(&p[STATUS_OFF_UPTIME_MS], (uint32_t)((c->hal->now_us() - c->boot_us) / 1000u));
+    core_put_u32(&p[STATUS_OFF_TX_DROPPED], c->cnt.tx_dropped);
+    core_put_u32(&p[STATUS_OFF_UART_ERRORS], c->cnt.uart_errors);
     send_frame(c, MSG_STATUS, f->seq, p, sizeof p);
 }
 
@@ -230,54 +239,27 @@ static void handle_log(coach_core_t *c, const proto_frame_t *f) {
     send_frame(c, MSG_LOG, f->seq, p, LOG_LEN + n);
 }
 
-static void handle_model(coach_core_t *c, const proto_frame_t *f) {
-    static const uint8_t fixed_len[5] = {MODEL_BEGIN_LEN, MODEL_CHUNK_LEN, MODEL_COMMIT_LEN,
-                                         MODEL_ABORT_LEN, MODEL_ROLLBACK_LEN};
-    uint8_t idx = (uint8_t)(f->type - MSG_MODEL_BEGIN), active = 0;
-    uint32_t value = 0;
-    int st;
-    int bad_len = f->type == MSG_MODEL_CHUNK
-                      ? (f->len <= MODEL_CHUNK_LEN || f->len > MODEL_CHUNK_LEN + PROTO_MAX_CHUNK)
-                      : f->len != fixed_len[idx];
-    if (bad_len) {
-        c->cnt.frame_errors++;
-        send_ack(c, f, STATUS_BAD_LENGTH, 0);
-        return;
-    }
+/* Requests with a fixed payload length (every type but TELEMETRY, HELLO and the model messages,
+ * which check their own): any other length is a frame error, answered BAD_LENGTH and not acted on. */
+static int fixed_length_ok(const proto_frame_t *f) {
     switch (f->type) {
-    case MSG_MODEL_BEGIN: {
-        char id[PROTO_MODEL_ID_LEN];
-        memcpy(id, &f->payload[MODEL_BEGIN_OFF_MODEL_ID], sizeof id);
-        st = slots_begin(&c->slots, core_get_u32(&f->payload[MODEL_BEGIN_OFF_TOTAL_SIZE]),
-                         &f->payload[MODEL_BEGIN_OFF_SHA256], id);
-        break;
+    case MSG_STATUS_REQ: return f->len == STATUS_REQ_LEN;
+    case MSG_LOG_REQ: return f->len == LOG_REQ_LEN;
+    case MSG_RESET: return f->len == RESET_LEN;
+    default: return 1;
     }
-    case MSG_MODEL_CHUNK:
-        st = slots_chunk(&c->slots, core_get_u32(&f->payload[MODEL_CHUNK_OFF_OFFSET]),
-                         &f->payload[MODEL_CHUNK_LEN], (size_t)f->len - MODEL_CHUNK_LEN, &value);
-        break;
-    case MSG_MODEL_COMMIT:
-    case MSG_MODEL_ROLLBACK:
-        st = f->type == MSG_MODEL_COMMIT ? slots_commit(&c->slots, validate_blob, c, &active)
-                                         : slots_rollback(&c->slots, validate_blob, c, &active);
-        value = active;
-        if (st == STATUS_OK) {
-            activate_model(c);
-            coach_core_log(c, COACH_LOG_INFO, f->type == MSG_MODEL_COMMIT ? "model committed" : "model rolled back");
-        }
-        break;
-    default:
-        st = slots_abort(&c->slots);
-        break;
-    }
-    send_ack(c, f, (uint8_t)st, value);
 }
 
 static void handle_frame(coach_core_t *c, const proto_frame_t *f, uint64_t t_frame) {
     /* HELLO is answered at any frame version: that is how a host negotiates. */
     if (f->type != MSG_HELLO && (f->version < PROTO_MIN || f->version > PROTO_MAX)) {
         c->cnt.frame_errors++;
-        send_ack(c, f, STATUS_BAD_VERSION, ((uint32_t)PROTO_MIN) | ((uint32_t)PROTO_MAX << 8));
+        core_send_ack(c, f, STATUS_BAD_VERSION, ((uint32_t)PROTO_MIN) | ((uint32_t)PROTO_MAX << 8));
+        return;
+    }
+    if (!fixed_length_ok(f)) {
+        c->cnt.frame_errors++;
+        core_send_ack(c, f, STATUS_BAD_LENGTH, 0);
         return;
     }
     c->cnt.frames_ok++;
@@ -288,22 +270,22 @@ static void handle_frame(coach_core_t *c, const proto_frame_t *f, uint64_t t_fra
     case MSG_LOG_REQ: handle_log(c, f); break;
     case MSG_RESET:
         if (c->hal->reset == NULL) {
-            send_ack(c, f, STATUS_BAD_STATE, (uint32_t)-CORE_ERR_UNSUPPORTED);
+            core_send_ack(c, f, STATUS_BAD_STATE, (uint32_t)-CORE_ERR_UNSUPPORTED);
         } else {
-            send_ack(c, f, STATUS_OK, 0);
+            core_send_ack(c, f, STATUS_OK, 0);
             haptics_force_off(&c->haptics);
             c->reset_pending = 1;
             c->reset_at_us = c->hal->now_us() + COACH_RESET_GRACE_US;
         }
         break;
     case MSG_MODEL_BEGIN: case MSG_MODEL_CHUNK: case MSG_MODEL_COMMIT:
-    case MSG_MODEL_ABORT: case MSG_MODEL_ROLLBACK:
-        handle_model(c, f);
+    case MSG_MODEL_ABORT: case MSG_MODEL_ROLLBACK: case MSG_MODEL_CONFIRM:
+        core_update_handle(c, f);
         break;
     default:
         c->cnt.frames_ok--;
         c->cnt.frame_errors++;
-        send_ack(c, f, STATUS_UNKNOWN_TYPE, 0);
+        core_send_ack(c, f, STATUS_UNKNOWN_TYPE, 0);
         break;
     }
     uint32_t loop_us = (uint32_t)(c->hal->now_us() - t_frame);
@@ -334,6 +316,7 @@ static void failsafe_check(coach_core_t *c, uint64_t now) {
     c->armed = 0;
     c->failsafe_since_valid = 1;
     c->cnt.failsafe_trips++;
+    c->trial_frames = 0; /* a fault restarts the trial count */
     if (c->fault == FAULT_NONE) c->fault = FAULT_STALE_TELEMETRY;
     p[FAULT_OFF_FAULT] = FAULT_STALE_TELEMETRY;
     p[FAULT_OFF_STATE] = 1;
@@ -377,10 +360,15 @@ int coach_core_init(coach_core_t *c, const coach_hal_t *hal, const coach_board_t
     haptics_force_off(&c->haptics); /* known state before anything else */
     c->boot_us = hal->now_us();
     c->next_tick_us = c->boot_us + HAPTICS_TICK_MS * 1000u;
+    if (hal->unit_id != NULL && hal->unit_id(c->unit_id) == 0) {
+        c->has_unit_id = 1;
+    } else {
+        memset(c->unit_id, 0, sizeof c->unit_id);
+    }
     if (slots_init(&c->slots, hal) != STATUS_OK) {
         coach_core_log(c, COACH_LOG_WARN, "no model slot storage: factory model only");
     }
-    activate_model(c);
+    core_activate_model(c);
     coach_core_log(c, COACH_LOG_INFO, "boot");
     return 0;
 }

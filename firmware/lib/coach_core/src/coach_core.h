@@ -19,7 +19,7 @@
 #include "protocol.h"
 
 #define COACH_FW_MAJOR 0
-#define COACH_FW_MINOR 1
+#define COACH_FW_MINOR 2
 #define COACH_FW_PATCH 0
 
 /* COACH_TRUSTED_KEY_ID (reported in IDENTITY) comes from the generated trusted_key.h. */
@@ -69,6 +69,9 @@ typedef struct coach_core {
     uint8_t armed;                    /* valid telemetry seen since the last failsafe trip */
     uint8_t failsafe_since_valid;     /* tripped since the last valid frame: flag the next HAPTIC */
     uint8_t reset_pending;
+    uint8_t unit_id[PROTO_UNIT_ID_LEN]; /* from the HAL at init; zeros if it has none */
+    uint8_t has_unit_id;
+    uint16_t trial_frames;            /* good TELEMETRY frames since the model went on trial */
     uint16_t own_seq;                 /* seq of unsolicited frames (FAULT) */
     uint64_t boot_us;
     uint64_t last_valid_us;

@@ -39,6 +39,11 @@ typedef struct coach_hal {
     uint32_t slot_size;
     /* Restart the device. Does not return on real targets; the SIL may return and re-initialise. */
     void (*reset)(void);
+    /* Copy the unit's unique, permanent id (PROTO_UNIT_ID_LEN = 8 bytes) into out: ESP32 the
+     * factory MAC from eFuse, SIL/QEMU an id generated once and kept with the model slots.
+     * 0 ok, <0 error. NULL if the target has none: IDENTITY reports zeros, and a manifest bound
+     * to a unit id is refused (STATUS_WRONG_UNIT). */
+    int (*unit_id)(uint8_t out[8]);
 } coach_hal_t;
 
 #endif /* MOTOCOACH_HAL_H */

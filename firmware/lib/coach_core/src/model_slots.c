@@ -4,22 +4,7 @@
 #include <string.h>
 
 #include "sha256.h"
-
-/* Record layout (little-endian), SLOTS_RECORD_SIZE bytes. */
-#define REC_OFF_MAGIC 0u
-#define REC_OFF_SEQ 4u
-#define REC_OFF_LENGTH 8u
-#define REC_OFF_STATE 12u
-#define REC_OFF_FORMAT 13u
-#define REC_OFF_SHA256 16u
-#define REC_OFF_MODEL_ID 48u
-#define REC_OFF_CRC 76u
-#define REC_FORMAT 1u
-#define NO_RECORD 0xffu
-/* Record kinds (the state byte). ACTIVATE keeps SLOT_VALID's value so slot files written before
- * RETIRE existed still boot. */
-#define REC_ACTIVATE SLOT_VALID
-#define REC_RETIRE 0x52u /* 'R': the slot was rolled back from; its blob stays but is not booted */
+#include "slot_records.h"
 
 #define RETURN_IF_ERROR(expr)      \
   do {                             \
@@ -31,48 +16,8 @@
     if (!(cond)) return (status);  \
   } while (0)
 
-typedef char slots_layout_fits[(SLOTS_RECORD_SIZE * SLOTS_MAX_RECORDS <= SLOTS_DATA_OFFSET) ? 1 : -1];
-
-static uint32_t get_u32(const uint8_t *p) {
-  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static void put_u32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-  p[2] = (uint8_t)(v >> 16);
-  p[3] = (uint8_t)(v >> 24);
-}
-
-/* CRC-32 (IEEE 802.3, reflected); bitwise because it only covers 76-byte records. */
-static uint32_t crc32(const uint8_t *p, size_t n) {
-  uint32_t c = 0xffffffffu;
-  size_t i;
-  unsigned b;
-  for (i = 0; i < n; i++) {
-    c ^= p[i];
-    for (b = 0; b < 8; b++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-  }
-  return ~c;
-}
-
-static int all_erased(const uint8_t *p, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    if (p[i] != 0xffu) return 0;
-  return 1;
-}
-
 static const uint8_t *slot_mem(const model_slots_t *s, unsigned slot) {
   return s->hal->slot_map((uint8_t)slot);
-}
-
-/* An intact record: good magic, format, kind and CRC, and a length that fits the slot. */
-static int record_intact(const model_slots_t *s, const uint8_t *r) {
-  return get_u32(r + REC_OFF_MAGIC) == SLOTS_RECORD_MAGIC && r[REC_OFF_FORMAT] == REC_FORMAT &&
-         (r[REC_OFF_STATE] == REC_ACTIVATE || r[REC_OFF_STATE] == REC_RETIRE) &&
-         get_u32(r + REC_OFF_CRC) == crc32(r, REC_OFF_CRC) &&
-         get_u32(r + REC_OFF_LENGTH) > 0u && get_u32(r + REC_OFF_LENGTH) <= s->capacity;
 }
 
 static int blob_matches(const uint8_t *mem, uint32_t len, const uint8_t *sha) {
@@ -81,52 +26,36 @@ static int blob_matches(const uint8_t *mem, uint32_t len, const uint8_t *sha) {
   return memcmp(got, sha, COACH_SHA256_LEN) == 0;
 }
 
-/* Index of the slot's newest intact record, or NO_RECORD. Also updates next_record and max_seq. */
-static uint8_t newest_record(model_slots_t *s, unsigned slot) {
-  const uint8_t *mem = slot_mem(s, slot);
-  uint8_t best = NO_RECORD;
-  uint32_t best_seq = 0, i;
-  s->next_record[slot] = 0;
-  for (i = 0; i < SLOTS_MAX_RECORDS; i++) {
-    const uint8_t *r = mem + i * SLOTS_RECORD_SIZE;
-    if (all_erased(r, SLOTS_RECORD_SIZE)) continue;
-    s->next_record[slot] = (uint8_t)(i + 1u); /* append after the last used position, torn or not */
-    if (!record_intact(s, r)) continue;
-    if (get_u32(r + REC_OFF_SEQ) > s->max_seq) s->max_seq = get_u32(r + REC_OFF_SEQ);
-    if (best == NO_RECORD || get_u32(r + REC_OFF_SEQ) > best_seq) {
-      best = (uint8_t)i;
-      best_seq = get_u32(r + REC_OFF_SEQ);
-    }
-  }
-  return best;
-}
-
 static void scan_slot(model_slots_t *s, unsigned slot) {
   const uint8_t *mem = slot_mem(s, slot);
   uint8_t idx;
   s->seq[slot] = 0;
   s->len[slot] = 0;
   s->retired[slot] = 0;
+  s->version[slot] = 0;
   if (mem == NULL) {
     s->state[slot] = SLOT_INVALID;
     return;
   }
-  idx = newest_record(s, slot);
+  idx = rec_newest_model(s, slot);
   if (idx == NO_RECORD) {
-    s->state[slot] = all_erased(mem, (size_t)s->capacity + SLOTS_DATA_OFFSET) ? SLOT_EMPTY : SLOT_INVALID;
+    s->state[slot] = rec_all_erased(mem + SLOTS_DATA_OFFSET, s->capacity) ? SLOT_EMPTY : SLOT_INVALID;
     return;
   }
   {
     const uint8_t *r = mem + (uint32_t)idx * SLOTS_RECORD_SIZE;
-    uint32_t len = get_u32(r + REC_OFF_LENGTH);
-    if (!blob_matches(mem, len, r + REC_OFF_SHA256)) {
-      s->state[slot] = SLOT_INVALID; /* torn or corrupted blob: never booted */
+    uint32_t len = rec_get_u32(r + REC_OFF_LENGTH);
+    /* A torn or corrupted blob, or a model that was still on trial when the unit reset: never
+     * booted (and never re-activated by a rollback). */
+    if (r[REC_OFF_KIND] == REC_TRIAL || !blob_matches(mem, len, r + REC_OFF_SHA256)) {
+      s->state[slot] = SLOT_INVALID;
       return;
     }
     s->state[slot] = SLOT_VALID;
-    s->seq[slot] = get_u32(r + REC_OFF_SEQ);
+    s->seq[slot] = rec_get_u32(r + REC_OFF_SEQ);
     s->len[slot] = len;
-    s->retired[slot] = (uint8_t)(r[REC_OFF_STATE] == REC_RETIRE);
+    s->version[slot] = rec_get_u32(r + REC_OFF_VERSION);
+    s->retired[slot] = (uint8_t)(r[REC_OFF_KIND] == REC_RETIRE);
   }
 }
 
@@ -154,6 +83,7 @@ int slots_init(model_slots_t *s, const coach_hal_t *hal) {
   s->capacity = hal->slot_size - SLOTS_DATA_OFFSET;
   scan_slot(s, 0);
   scan_slot(s, 1);
+  s->floor = s->top_seq[1] > s->top_seq[0] ? s->slot_floor[1] : s->slot_floor[0];
   pick_active(s);
   return STATUS_OK;
 }
@@ -163,35 +93,43 @@ static int map_validate(int rc) {
   return rc == STATUS_INCOMPATIBLE ? STATUS_INCOMPATIBLE : STATUS_SELFTEST_FAILED;
 }
 
-/* Append a record of `kind` for `slot` and read it back. Only if that succeeds does the slot
- * become active (REC_ACTIVATE) or the factory model take over (REC_RETIRE). */
+/* Append a model record of `kind` for `slot`. Only if that succeeds does the slot become active
+ * (ACTIVATE, TRIAL) or the factory model take over (RETIRE). */
 static int write_record(model_slots_t *s, unsigned slot, uint8_t kind, uint32_t len, const uint8_t *sha,
-                        const char *model_id) {
-  uint8_t rec[SLOTS_RECORD_SIZE];
-  uint32_t off, seq = s->max_seq + 1u;
-  const uint8_t *back;
-  ENSURE(s->next_record[slot] < SLOTS_MAX_RECORDS, STATUS_STORAGE_ERROR);
-  memset(rec, 0, sizeof rec);
-  put_u32(rec + REC_OFF_MAGIC, SLOTS_RECORD_MAGIC);
-  put_u32(rec + REC_OFF_SEQ, seq);
-  put_u32(rec + REC_OFF_LENGTH, len);
-  rec[REC_OFF_STATE] = kind;
-  rec[REC_OFF_FORMAT] = REC_FORMAT;
-  memcpy(rec + REC_OFF_SHA256, sha, COACH_SHA256_LEN);
-  memcpy(rec + REC_OFF_MODEL_ID, model_id, PROTO_MODEL_ID_LEN);
-  put_u32(rec + REC_OFF_CRC, crc32(rec, REC_OFF_CRC));
-  off = (uint32_t)s->next_record[slot] * SLOTS_RECORD_SIZE;
-  s->next_record[slot]++; /* the position is used even if the write fails half way */
-  ENSURE(s->hal->slot_write((uint8_t)slot, off, rec, sizeof rec) == 0, STATUS_STORAGE_ERROR);
-  back = slot_mem(s, slot);
-  ENSURE(back != NULL && memcmp(back + off, rec, sizeof rec) == 0, STATUS_STORAGE_ERROR);
-  s->max_seq = seq;
-  s->seq[slot] = seq;
+                        const char *model_id, uint32_t version) {
+  slot_record_t r;
+  r.kind = kind;
+  r.len = len;
+  r.sha256 = sha;
+  r.model_id = model_id;
+  r.version = version;
+  RETURN_IF_ERROR(rec_append(s, slot, &r));
+  s->seq[slot] = s->max_seq;
   s->len[slot] = len;
+  s->version[slot] = version;
   s->state[slot] = SLOT_VALID;
   s->retired[slot] = (uint8_t)(kind == REC_RETIRE);
   s->active = kind == REC_RETIRE ? SLOTS_ACTIVE_FACTORY : (uint8_t)(slot + 1u);
+  s->trial = (uint8_t)(kind == REC_TRIAL);
   return STATUS_OK;
+}
+
+/* Before erasing `target`: unless the other slot's newest record already carries the floor,
+ * append a FLOOR record there (erasing that slot first only when it is not running and has no
+ * room), so that after the erase the newest record still carries it. */
+static int keep_floor(model_slots_t *s, unsigned target) {
+  unsigned o = 1u - target;
+  slot_record_t r;
+  if (s->slot_floor[o] == s->floor) return STATUS_OK;
+  ENSURE(slot_mem(s, o) != NULL, STATUS_STORAGE_ERROR);
+  if (s->next_record[o] >= SLOTS_MAX_RECORDS) {
+    ENSURE(s->active != o + 1u, STATUS_STORAGE_ERROR);
+    ENSURE(s->hal->slot_erase((uint8_t)o) == 0, STATUS_STORAGE_ERROR);
+    scan_slot(s, o);
+  }
+  memset(&r, 0, sizeof r);
+  r.kind = REC_FLOOR;
+  return rec_append(s, o, &r);
 }
 
 /* The slot an update writes: never the active one. With the factory model running, a slot that
@@ -210,14 +148,20 @@ static void end_update(model_slots_t *s, uint8_t slot_state) {
   s->received = 0;
 }
 
-int slots_begin(model_slots_t *s, uint32_t total, const uint8_t sha256[32], const char model_id[16]) {
+int slots_begin(model_slots_t *s, uint32_t total, const uint8_t sha256[32], const char model_id[16],
+                uint32_t version, uint32_t new_floor) {
   unsigned t;
+  int rc;
   ENSURE(supported(s), STATUS_STORAGE_ERROR);
   ENSURE(sha256 != NULL && model_id != NULL, STATUS_BAD_VALUE);
   ENSURE(total > 0u, STATUS_BAD_LENGTH);
   ENSURE(total <= s->capacity, STATUS_TOO_LARGE);
+  /* The previous model is the way back from a trial: it is not overwritten before a confirm. */
+  ENSURE(!s->trial, STATUS_BAD_STATE);
   end_update(s, SLOT_INVALID);
   t = update_target(s);
+  rc = keep_floor(s, t);
+  if (rc != STATUS_OK) return rc;
   s->state[t] = SLOT_WRITING;
   s->seq[t] = 0;
   s->len[t] = 0;
@@ -228,6 +172,10 @@ int slots_begin(model_slots_t *s, uint32_t total, const uint8_t sha256[32], cons
     return STATUS_STORAGE_ERROR;
   }
   s->next_record[t] = 0;
+  s->slot_floor[t] = 0;
+  s->version[t] = 0;
+  s->new_version = version;
+  s->new_floor = new_floor;
   s->total = total;
   s->received = 0;
   memcpy(s->sha256, sha256, sizeof s->sha256);
@@ -270,16 +218,42 @@ int slots_commit(model_slots_t *s, slot_validate_fn validate, void *ctx, uint8_t
     return STATUS_HASH_MISMATCH;
   }
   rc = map_validate(validate(mem + SLOTS_DATA_OFFSET, s->total, ctx));
-  if (rc == STATUS_OK) rc = write_record(s, t, REC_ACTIVATE, s->total, s->sha256, s->model_id);
+  if (rc == STATUS_OK) rc = write_record(s, t, REC_TRIAL, s->total, s->sha256, s->model_id, s->new_version);
   if (rc != STATUS_OK) {
     end_update(s, SLOT_INVALID);
     return rc;
   }
+  s->trial_floor = s->new_floor;
   s->writing = 0;
   s->total = 0;
   s->received = 0;
   if (active_slot != NULL) *active_slot = s->active;
   return STATUS_OK;
+}
+
+int slots_confirm(model_slots_t *s) {
+  unsigned slot;
+  uint32_t old_floor = s->floor;
+  int rc;
+  ENSURE(supported(s), STATUS_STORAGE_ERROR);
+  ENSURE(s->trial && s->active != SLOTS_ACTIVE_FACTORY, STATUS_BAD_STATE);
+  slot = s->active - 1u;
+  s->floor = s->trial_floor; /* written into the ACTIVATE record: the new floor is durable with it */
+  rc = write_record(s, slot, REC_ACTIVATE, s->len[slot], s->sha256, s->model_id, s->version[slot]);
+  if (rc != STATUS_OK) {
+    s->floor = old_floor;
+    s->trial = 1;
+    s->active = (uint8_t)(slot + 1u);
+  }
+  return rc;
+}
+
+uint8_t slots_on_trial(const model_slots_t *s) { return s->trial; }
+
+uint32_t slots_floor(const model_slots_t *s) { return s->floor; }
+
+uint32_t slots_active_version(const model_slots_t *s) {
+  return s->active == SLOTS_ACTIVE_FACTORY ? 0u : s->version[s->active - 1u];
 }
 
 int slots_abort(model_slots_t *s) {
@@ -295,10 +269,11 @@ static int append_same(model_slots_t *s, unsigned slot, uint8_t kind) {
   uint8_t idx;
   int rc;
   ENSURE(mem != NULL, STATUS_STORAGE_ERROR);
-  idx = newest_record(s, slot);
+  idx = rec_newest_model(s, slot);
   ENSURE(idx != NO_RECORD, STATUS_NO_VALID_SLOT);
   r = mem + (uint32_t)idx * SLOTS_RECORD_SIZE;
-  rc = write_record(s, slot, kind, s->len[slot], r + REC_OFF_SHA256, (const char *)(r + REC_OFF_MODEL_ID));
+  rc = write_record(s, slot, kind, s->len[slot], r + REC_OFF_SHA256, (const char *)(r + REC_OFF_MODEL_ID),
+                    rec_get_u32(r + REC_OFF_VERSION));
   if (rc != STATUS_OK) {
     scan_slot(s, slot); /* a failed append leaves the slot as it was (or torn: not newer) */
     pick_active(s);
@@ -328,10 +303,20 @@ int slots_rollback(model_slots_t *s, slot_validate_fn validate, void *ctx, uint8
     pick = (s->state[1] == SLOT_VALID && (s->state[0] != SLOT_VALID || s->seq[1] > s->seq[0])) ? 1u : 0u;
     rc = reactivate(s, pick, validate, ctx);
   } else {
-    other = s->active == SLOTS_ACTIVE_A ? 1u : 0u;
+    unsigned cur = s->active - 1u;
+    uint8_t was_trial = s->trial;
+    other = 1u - cur;
     scan_slot(s, other);
     if (s->state[other] == SLOT_VALID) {
       rc = reactivate(s, other, validate, ctx);
+      if (rc == STATUS_OK && was_trial) s->state[cur] = SLOT_INVALID; /* as after a reset */
+    } else if (was_trial) {
+      /* Nothing else in the slots: leave the trial for the factory model, as a reset would. The
+       * TRIAL record already keeps the slot from ever booting, so nothing is written. */
+      s->active = SLOTS_ACTIVE_FACTORY;
+      s->trial = 0;
+      s->state[cur] = SLOT_INVALID;
+      rc = STATUS_OK;
     } else {
       /* Nothing else in the slots (e.g. the first update on a fresh unit): retire the active
        * slot, so the factory model runs. One record write, like every other transition. */
@@ -356,7 +341,7 @@ void slots_report(const model_slots_t *s, uint8_t *active, uint8_t *state_a, uin
   uint8_t st[SLOTS_COUNT];
   st[0] = s->state[0];
   st[1] = s->state[1];
-  if (s->active != SLOTS_ACTIVE_FACTORY) st[s->active - 1u] = SLOT_ACTIVE;
+  if (s->active != SLOTS_ACTIVE_FACTORY) st[s->active - 1u] = s->trial ? SLOT_TRIAL : SLOT_ACTIVE;
   if (active != NULL) *active = s->active;
   if (state_a != NULL) *state_a = st[0];
   if (state_b != NULL) *state_b = st[1];

@@ -23,6 +23,16 @@
  * A torn append fails its CRC and is ignored, so a power cut leaves the model before the
  * transition; a complete one gives the model after it.
  *
+ * Signed updates add two things (record layout in slot_records.h):
+ *   trial boot     commit appends a TRIAL record: the model runs, but a reset before
+ *                  slots_confirm() (an ACTIVATE record) never boots it again (the slot reads
+ *                  SLOT_INVALID), so the unit returns to the model it ran before;
+ *   version floor  every record carries the floor in force when it was written, and the floor is
+ *                  the one in the newest intact record; an update whose erase would leave the
+ *                  newest remaining record with another floor first appends a FLOOR record to the
+ *                  other slot, so the floor survives every erase and every power cut, and a
+ *                  signed downgrade can lower it (its ACTIVATE record is then the newest).
+ *
  * Every fallible function returns a protocol STATUS_* code (STATUS_OK == 0).
  */
 #ifndef MOTOCOACH_MODEL_SLOTS_H
@@ -55,6 +65,12 @@
 typedef struct {
   const coach_hal_t *hal;
   uint32_t capacity;                     /* max blob bytes per slot; 0 = slots unsupported */
+  uint32_t floor;                        /* version floor: that of the newest intact record */
+  uint32_t top_seq[SLOTS_COUNT];         /* sequence of each slot's newest intact record, any kind */
+  uint32_t slot_floor[SLOTS_COUNT];      /* floor carried by that record (0: no record) */
+  uint32_t version[SLOTS_COUNT];         /* model version of each slot's newest model record */
+  uint8_t trial;                         /* 1: the active slot runs on trial (not confirmed) */
+  uint32_t trial_floor;                  /* the floor that confirming the trial model sets */
   uint32_t seq[SLOTS_COUNT];             /* sequence of each slot's newest valid record, 0 none */
   uint32_t max_seq;                      /* highest sequence in any intact record (valid or not) */
   uint32_t len[SLOTS_COUNT];             /* blob length of each valid slot */
@@ -67,6 +83,8 @@ typedef struct {
   uint32_t received;                     /* update in progress: bytes stored so far */
   uint8_t sha256[PROTO_SHA256_LEN];      /* update in progress: expected blob sha256 */
   char model_id[PROTO_MODEL_ID_LEN];     /* update in progress: model id (NUL padded) */
+  uint32_t new_version;                  /* update in progress: signed model version */
+  uint32_t new_floor;                    /* update in progress: floor once confirmed */
 } model_slots_t;
 
 /* Load + self-test a candidate blob. Return 0 if it may become active; any other value refuses it
@@ -80,11 +98,13 @@ typedef int (*slot_validate_fn)(const uint8_t *blob, size_t len, void *ctx);
 SLOTS_MUST_CHECK int slots_init(model_slots_t *s, const coach_hal_t *hal);
 
 /* Start an update of the inactive slot (with the factory model running: a retired slot first,
- * else A): checks the size, erases the slot.
+ * else A): checks the size, keeps the version floor (a FLOOR record on the other slot when the
+ * target slot alone holds it), then erases the slot. The caller has already checked the signed
+ * manifest (update_manifest.h): version and new_floor come from it.
  * STATUS_TOO_LARGE if total > capacity, STATUS_BAD_LENGTH if total == 0. Any update already in
  * progress is dropped. */
 SLOTS_MUST_CHECK int slots_begin(model_slots_t *s, uint32_t total, const uint8_t sha256[32],
-                                 const char model_id[16]);
+                                 const char model_id[16], uint32_t version, uint32_t new_floor);
 
 /* Store len bytes at offset. offset must equal the bytes received so far (else
  * STATUS_BAD_OFFSET: out of order or duplicated); offset + len must not exceed the declared total
@@ -93,17 +113,29 @@ SLOTS_MUST_CHECK int slots_chunk(model_slots_t *s, uint32_t offset, const uint8_
                                  uint32_t *received);
 
 /* Finish the update: all bytes received (else STATUS_BAD_LENGTH), sha256 re-read from storage
- * equals MODEL_BEGIN's (else STATUS_HASH_MISMATCH), validate passes; only then the slot record is
- * written and the slot becomes active. On any refusal the previously active model stays. */
+ * equals MODEL_BEGIN's (else STATUS_HASH_MISMATCH), validate passes; only then a TRIAL record is
+ * written and the slot becomes active on trial. On any refusal the previously active model stays. */
 SLOTS_MUST_CHECK int slots_commit(model_slots_t *s, slot_validate_fn validate, void *ctx,
                                   uint8_t *active_slot);
+
+/* Confirm the model on trial: append its ACTIVATE record (with the new floor). STATUS_BAD_STATE
+ * when no model is on trial. */
+SLOTS_MUST_CHECK int slots_confirm(model_slots_t *s);
+
+/* 1 while the active model is on trial. */
+uint8_t slots_on_trial(const model_slots_t *s);
+
+/* The version floor, and the signed version of the active slot's model (0: factory). */
+uint32_t slots_floor(const model_slots_t *s);
+uint32_t slots_active_version(const model_slots_t *s);
 
 /* Drop an update in progress (the inactive slot is left without a record). */
 SLOTS_MUST_CHECK int slots_abort(model_slots_t *s);
 
 /* Go back to the previous model (see the table above): the other slot if it holds a valid model
  * (which must pass validate, else STATUS_SELFTEST_FAILED / STATUS_INCOMPATIBLE and nothing
- * changes); else the factory model, retiring the active slot; from the factory model, the
+ * changes); else the factory model, retiring the active slot (a model on trial needs no record:
+ * its TRIAL record already keeps it from booting, and it is never re-activated); from the factory model, the
  * retired slot again. STATUS_NO_VALID_SLOT when the factory model runs and no slot holds a
  * model, STATUS_BAD_STATE during an update, STATUS_STORAGE_ERROR if the record area is full.
  * *active_slot gets the new SLOTS_ACTIVE_* (SLOTS_ACTIVE_FACTORY after a retire). */
@@ -113,7 +145,8 @@ SLOTS_MUST_CHECK int slots_rollback(model_slots_t *s, slot_validate_fn validate,
 /* Blob of the active slot, or NULL (and *len = 0) when the factory model is active. */
 const uint8_t *slots_active_blob(const model_slots_t *s, size_t *len);
 
-/* For IDENTITY: active slot (SLOTS_ACTIVE_*) and each slot's SLOT_* state (ACTIVE for the active one). */
+/* For IDENTITY: active slot (SLOTS_ACTIVE_*) and each slot's SLOT_* state (ACTIVE for the active
+ * one, TRIAL while it is on trial). */
 void slots_report(const model_slots_t *s, uint8_t *active, uint8_t *state_a, uint8_t *state_b);
 
 #endif /* MOTOCOACH_MODEL_SLOTS_H */
