@@ -15,7 +15,7 @@ The limits the simulator and the reference lap use all derive from these fields:
 
 >>> v = get_vehicle("motogp")
 >>> round(v.top_speed_mps * 3.6)      # 366.1 km/h is the MotoGP record (Mugello 2023)
-364
+363
 >>> sorted(builtin_vehicles())
 ['motogp', 'roadsport', 'superbike', 'supersport600']
 """
@@ -157,12 +157,19 @@ def parse_vehicle(doc: dict, source: str = "vehicle") -> VehicleProfile:
                     "description": str(doc.get("description", ""))}
     for k, (lo, hi, unit, meaning) in VEHICLE_FIELDS.items():
         v = doc[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v):
             raise ConfigError(f"{source}: {k} must be a finite number in {unit} ({meaning})")
         if not lo <= v <= hi:
             raise ConfigError(f"{source}: {k}={v} {unit} is outside [{lo}, {hi}] ({meaning})")
         values[k] = float(v)
     return VehicleProfile(**values)
+
+
+def _finite(v: int | float) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:          # an integer too large for a float
+        return False
 
 
 def _parse_text(text: str, source: str) -> VehicleProfile:

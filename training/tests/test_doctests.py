@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["motocoach.training.tracks", "motocoach.training.riders", "motocoach.training.envs",
-           "motocoach.training.coach", "motocoach.training.rides"]
+           "motocoach.training.coach", "motocoach.training.rides", "motocoach.training.vehicles",
+           "motocoach.training.reflap", "motocoach.training.trackgen"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -49,3 +49,21 @@ def test_missing_field_and_garbage(tmp_path):
     p.write_text("{{{")
     with pytest.raises(ConfigError, match="cannot read"):
         R.load_rider(p)
+
+
+def test_huge_numbers_and_binary_files_are_clear_errors(tmp_path):
+    p = tmp_path / "big.json"
+    doc = json.dumps(R.get_rider("amateur").to_dict()).replace('"compliance": 0.75', '"compliance": ' + "9" * 400)
+    p.write_text(doc)
+    with pytest.raises(ConfigError, match="compliance must be a finite number"):
+        R.load_rider(p)
+    p.write_bytes(b"\xff\xfe\x00garbage" * 50)
+    with pytest.raises(ConfigError, match="cannot read"):
+        R.load_rider(p)
+
+
+def test_every_profile_rides_a_known_vehicle():
+    from motocoach.training.vehicles import builtin_vehicles
+
+    for n in R.builtin_riders():
+        assert R.get_rider(n).vehicle in builtin_vehicles()
