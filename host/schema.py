@@ -209,11 +209,17 @@ def hash32_hex(hash32: int) -> str:
     return int(hash32).to_bytes(4, "little").hex()
 
 
+@lru_cache(maxsize=1)
+def _packaged_schema() -> FeatureSchema:
+    # parsed once: the simulator asks for it on every step
+    text = resources.files("motocoach").joinpath("feature_schema.json").read_text()
+    return parse_schema(json.loads(text), "feature_schema.json")
+
+
 def load_schema(path: str | None = None) -> FeatureSchema:
     """Load the packaged schema, or a schema JSON file at ``path``."""
     if path is None:
-        text = resources.files("motocoach").joinpath("feature_schema.json").read_text()
-        return parse_schema(json.loads(text), "feature_schema.json")
+        return _packaged_schema()
     p = Path(path)
     try:
         return parse_schema(json.loads(p.read_text()), str(p))

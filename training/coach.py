@@ -1,7 +1,7 @@
 """The expert (rule-based) coach: compares the rider with the pro reference at the same place.
 
 The coach is privileged: it reads the simulator state (track position, the rider's
-perception delay) and the pro's speed profile, which the device never sees. Its cues are
+perception delay) and the pro's speed profile on the same vehicle, which the device never sees. Its cues are
 the labels behaviour cloning learns from, and the "rule-based coach" baseline in
 evaluations.
 
@@ -32,6 +32,7 @@ from motocoach.schema import load_schema
 from motocoach.training.riders import get_rider
 from motocoach.training.sim import DT, RideSim
 from motocoach.training.tracks import GRID_M, Track
+from motocoach.training.vehicles import VehicleProfile, get_vehicle
 
 
 def freq01(hz: float) -> float:
@@ -63,8 +64,8 @@ class CoachRules:
     push_hz: float = 75.0
 
 
-def _pro_reference(track: Track, rides: int = 8, seed: int = 0) -> np.ndarray:
-    sim = RideSim(track, get_rider("pro"), n=rides, seed=seed)
+def _pro_reference(track: Track, vehicle: VehicleProfile, rides: int = 8, seed: int = 0) -> np.ndarray:
+    sim = RideSim(track, get_rider("pro"), n=rides, seed=seed, vehicle=vehicle)
     total = np.zeros(track.n_grid)
     count = np.zeros(track.n_grid)
     zeros = np.zeros((rides, 3))
@@ -86,11 +87,13 @@ def _pro_reference(track: Track, rides: int = 8, seed: int = 0) -> np.ndarray:
 _REFERENCES: dict[tuple, np.ndarray] = {}
 
 
-def pro_reference(track: Track) -> np.ndarray:
-    """(M,) the pro rider's mean speed at each 1 m grid point of ``track`` (m/s), cached."""
-    key = (track.name, track.source, track.n_grid)
+def pro_reference(track: Track, vehicle: VehicleProfile | None = None) -> np.ndarray:
+    """(M,) the pro rider's mean speed at each 1 m grid point of ``track`` (m/s) on ``vehicle``
+    (default the pro's own), cached: the coach compares a rider with a pro on the same bike."""
+    vehicle = vehicle or get_vehicle(get_rider("pro").vehicle)
+    key = (track.name, track.source, track.n_grid, vehicle)
     if key not in _REFERENCES:
-        _REFERENCES[key] = _pro_reference(track)
+        _REFERENCES[key] = _pro_reference(track, vehicle)
     return _REFERENCES[key]
 
 
@@ -100,11 +103,12 @@ class ExpertCoach:
     Args:
         track: the track the rides are on (its pro reference is computed once and cached).
         rules: thresholds and cue shapes.
+
+    The pro reference is the pro's speed on the same vehicle as the coached rides.
     """
 
     def __init__(self, track: Track, rules: CoachRules = CoachRules()) -> None:
         self.track, self.rules = track, rules
-        self.v_ref = pro_reference(track)
         self.f_brake, self.f_side, self.f_thr = (freq01(rules.brake_hz), freq01(rules.side_hz),
                                                  freq01(rules.push_hz))
         # silence is labelled with the carry-speed frequency, so a policy that hesitates
@@ -116,7 +120,8 @@ class ExpertCoach:
         idx = sim._grid(sim.s)
         lead_s = sim.delay_steps * DT + r.anticipation_s
         ahead = (idx + (sim.v * lead_s / GRID_M).astype(np.int64)) % self.track.n_grid
-        v_here, v_ahead = self.v_ref[idx], self.v_ref[ahead]
+        v_ref = pro_reference(self.track, sim.vehicle)
+        v_here, v_ahead = v_ref[idx], v_ref[ahead]
         v, e, usage, thr = sim.v, sim.e, sim.usage, sim.thr
         near_apex = self.track.dist_to_apex[idx] < r.line_window_m
         # faster than the pro here while the pro is slowing for what comes next

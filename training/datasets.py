@@ -48,8 +48,8 @@ class DataPreset:
 
 PRESETS: dict[str, DataPreset] = {
     "test": DataPreset(("kestrel",), 2, 300),
-    "demo": DataPreset(TRAIN_TRACKS, 6, 2400),
-    "default": DataPreset(TRAIN_TRACKS, 24, 2400),
+    "demo": DataPreset(TRAIN_TRACKS, 6, 3200),
+    "default": DataPreset(TRAIN_TRACKS, 24, 3200),
 }
 
 

@@ -131,8 +131,15 @@ class RideSim:
         self.delay_steps = int(np.clip(round(rider.perception_delay_s / DT), 1, MAX_DELAY_STEPS - 1))
         self.dist_to_apex = track.dist_to_apex
         self.plan = rider_plan(track, rider, self.vehicle)
-        self.nominal_lat_g = self.vehicle.lateral_max_g
-        self.lean_max = self.vehicle.lean_max_deg
+        veh = self.vehicle
+        self.nominal_lat_g = veh.lateral_max_g
+        self.lean_max = veh.lean_max_deg
+        # per-step constants of the vehicle (the step loop runs millions of times)
+        self.v_top = veh.top_speed_mps
+        self.brake_acc = veh.brake_max_g * G
+        self.power_per_kg = veh.power_kw * 1000.0 / veh.mass_kg
+        self.drive_cap = min(veh.wheelie_g, veh.mu) * G
+        self.drag_k, self.roll_acc = veh.drag_per_m, veh.crr * G
         z = lambda: np.zeros(n)  # noqa: E731
         self.s, self.s0, self.v, self.e, self.u_lat, self.conf = z(), z(), z(), z(), z(), z()
         self.thr, self.brk, self.habit, self.t, self.usage, self.a_lat = z(), z(), z(), z(), z(), z()
@@ -233,7 +240,7 @@ class RideSim:
         v2_plan = self.planned_v2(ahead_s=PLAN_AHEAD_S)
         err = np.sqrt(v2_plan) - self.v
         # feed-forward: the deceleration that reaches the plan ahead, less what drag gives
-        need = (self.v * self.v - v2_plan) / (2.0 * ahead_m) - veh.resistance(self.v)
+        need = (self.v * self.v - v2_plan) / (2.0 * ahead_m) - (self.drag_k * self.v * self.v + self.roll_acc)
         # throttle_max is the rider's largest opening while leaned; upright, everyone opens fully
         leaned = np.abs(self.a_lat) > UPRIGHT_G * G
         t_max = np.where(leaned, np.clip(r.throttle_max + 0.25 * self.conf, 0.0, 1.0), 1.0)
@@ -243,7 +250,8 @@ class RideSim:
         believed = corner_fraction(r, self.conf) * veh.mu * G
         grip_left = np.sqrt(np.maximum(believed ** 2 - self.a_lat ** 2, 0.0))
         b_max = np.minimum(b_max, grip_left / (veh.brake_max_g * G))
-        t_max = np.minimum(t_max, grip_left / np.maximum(veh.drive_max(self.v), 0.1))
+        drive_now = np.minimum(self.power_per_kg / np.maximum(self.v, 1.0), self.drive_cap)
+        t_max = np.minimum(t_max, grip_left / np.maximum(drive_now, 0.1))
         # Late throttle: part throttle until exit_delay_m past the last apex (less when pushed).
         idx0 = self._grid(self.s)
         prev_apex = (tr.next_apex[idx0] - 1) % self.n_apex
@@ -269,7 +277,8 @@ class RideSim:
             k_path = kl * (1.0 + LINE_PENALTY_PER_M * np.abs(self.e))
             v = self.v
             a_lat = v * v * k_path
-            a_tyre = self.thr * veh.drive_max(v) - self.brk * veh.brake_max_g * G
+            a_tyre = (self.thr * np.minimum(self.power_per_kg / np.maximum(v, 1.0), self.drive_cap)
+                      - self.brk * self.brake_acc)
             grip = np.minimum(self.mu * G, lat_cap)
             usage = np.hypot(a_tyre, a_lat) / grip
             excess = np.maximum(usage - 1.0, 0.0)
@@ -282,8 +291,8 @@ class RideSim:
             hi = tr.w_right[idx] - RIDER_EDGE_M - tr.line_offset[idx]
             drift = np.clip(drift, lo, np.maximum(hi, lo))
             self.e = drift + (np.sign(kl) * excess * SLIDE_GAIN * v + self.u_lat) * h
-            a_x = a_tyre - veh.resistance(v) - SCRUB * excess * G
-            self.v = np.clip(v + a_x * h, 1.0, veh.top_speed_mps)
+            a_x = a_tyre - (self.drag_k * v * v + self.roll_acc) - SCRUB * excess * G
+            self.v = np.clip(v + a_x * h, 1.0, self.v_top)
             self.s += 0.5 * (v + self.v) * h
             n_abs = tr.line_offset[idx] + self.e
             offtrack |= (n_abs > tr.w_right[idx] + KERB_M) | (n_abs < -tr.w_left[idx] - KERB_M)

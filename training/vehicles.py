@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import tomllib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -88,7 +88,7 @@ class VehicleProfile:
         """Braking the tyres can give, g (drag and rolling resistance come on top)."""
         return min(self.mu, self.stoppie_g)
 
-    @property
+    @cached_property
     def top_speed_mps(self) -> float:
         """Speed where the power at the wheel equals drag plus rolling resistance."""
         lo, hi = 1.0, 200.0
