@@ -162,9 +162,11 @@ def models_rebuild_cmd(
         if out.resolve() == MODEL_DIR.resolve():
             DEFAULT_POLICY.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(policy, DEFAULT_POLICY)
-            meta = Path(policy).with_name("policy.json")
-            if meta.exists():
-                shutil.copyfile(meta, DEFAULT_POLICY.with_name("policy.json"))
+            # the policy, its record, and the BC actor it started from stay a set
+            for name in ("policy.json", "bc_policy.pt"):
+                src = Path(policy).with_name(name)
+                if src.exists():
+                    shutil.copyfile(src, DEFAULT_POLICY.with_name(name))
     res = quantize(policy, rd.path, dataset_root=root, dataset_ids=ids, seed=seed, on_stage=_stage_printer())
     _summary(res.report, res.tflite)
     console.print("[cyan]>[/] codegen")
