@@ -27,7 +27,7 @@ from motocoach.training.sim import DT, RideSim, decode_cues
 from motocoach.training.tracks import get_track
 
 CoachFn = Callable[[RideSim], np.ndarray]
-MAX_LAP_S = 150.0
+MIN_LAP_SPEED_MPS = 8.0       # a ride slower than this on average has not lapped (the cap follows the length)
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,11 @@ def make_coach(kind: str, track_name: str, policy: Path | None = None) -> CoachF
     return policy_coach(policy)
 
 
+def max_lap_s(length_m: float) -> float:
+    """Time after which a ride counts as not having lapped: the circuit at 8 m/s (29 km/h)."""
+    return length_m / MIN_LAP_SPEED_MPS
+
+
 def ride_laps(track: str, rider: str, coach: CoachFn, seeds: int, seed: int = 0,
               record: bool = False) -> tuple[dict, dict]:
     """``seeds`` parallel flying laps; returns (per-ride arrays, optional trace of ride 0)."""
@@ -84,7 +89,7 @@ def ride_laps(track: str, rider: str, coach: CoachFn, seeds: int, seed: int = 0,
     steps = np.zeros(n)
     alive = np.ones(n, dtype=bool)
     trace: dict[str, list] = {"s": [], "side": [], "brake": [], "throttle": [], "v": []}
-    for _ in range(int(MAX_LAP_S / DT)):
+    for _ in range(int(max_lap_s(sim.length) / DT)):
         a = coach(sim)
         if record:
             c = decode_cues(a[:1])
