@@ -21,6 +21,12 @@ CORE_INC = REPO / "firmware" / "lib" / "coach_core" / "src"
 CSRC = Path(__file__).resolve().parent / "csrc"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off"]
 RV32_FLAGS = ["--specs=picolibc.specs", "-march=rv32imc", "-misa-spec=2.2", "-mabi=ilp32", "-mcmodel=medany"]
+# libsodium (SHA-256 of model blobs): Debian's libsodium-dev on the host; for rv32 the archive the
+# firmware Makefile builds from the pinned source package (`make -C firmware rv32-sodium`).
+FIRMWARE_DIR = REPO / "firmware"
+SODIUM_VER = "1.0.18"
+RV32_SODIUM_LIB = FIRMWARE_DIR / "build" / "qemu" / "libsodium_verify.a"
+RV32_SODIUM_INC = FIRMWARE_DIR / "build" / "third_party" / f"libsodium-{SODIUM_VER}" / "src" / "libsodium" / "include"
 
 
 def _run(cmd: list[str], what: str) -> None:
@@ -38,7 +44,7 @@ def build_host_lib(out_dir: Path, model_dir: Path = ENGINE_DIR, cc: str = "gcc")
     _run([cc, *CFLAGS, "-O2", "-shared", "-fPIC", f"-I{model_dir}", f"-I{ENGINE_DIR}", f"-I{CORE_INC}",
           str(ENGINE_DIR / "coach_engine.c"), str(CORE_INC / "sha256.c"), str(model_dir / "coach_model_data.c"),
           str(CSRC / "host_shim.c"),
-          "-o", str(so), "-lm"], "host build of the C engine")
+          "-o", str(so), "-lsodium", "-lm"], "host build of the C engine")
     return so
 
 
@@ -110,10 +116,12 @@ def build_rv32_counter(out_dir: Path, model_dir: Path = ENGINE_DIR, opt: str = "
     """Link the instruction-counting program (csrc/rv32_count.c) with the engine for QEMU virt."""
     out_dir.mkdir(parents=True, exist_ok=True)
     elf = out_dir / f"rv32_count{opt}.elf"
+    _run(["make", "-s", "-C", str(FIRMWARE_DIR), "rv32-sodium"], "rv32 build of libsodium's few files")
     _run(["riscv64-unknown-elf-gcc", *RV32_FLAGS, "--oslib=semihost", "--crt0=semihost", *CFLAGS, opt,
           "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", f"-I{model_dir}", f"-I{ENGINE_DIR}",
-          f"-I{CORE_INC}", *RV32_MEM, str(CSRC / "rv32_count.c"), str(ENGINE_DIR / "coach_engine.c"),
-          str(CORE_INC / "sha256.c"), str(model_dir / "coach_model_data.c"), "-o", str(elf), "-lm"],
+          f"-I{CORE_INC}", f"-I{RV32_SODIUM_INC}", *RV32_MEM, str(CSRC / "rv32_count.c"),
+          str(ENGINE_DIR / "coach_engine.c"), str(CORE_INC / "sha256.c"), str(model_dir / "coach_model_data.c"),
+          str(RV32_SODIUM_LIB), "-o", str(elf), "-lm"],
          "rv32imc build of the instruction counter")
     return elf
 

@@ -90,7 +90,8 @@ def build_lib(d: Path) -> ctypes.CDLL:
     so = d / "libslots.so"
     subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wconversion",
                     "-O1", "-fPIC", "-shared", f"-I{CORE}", str(CORE / "model_slots.c"),
-                    str(CORE / "slot_records.c"), str(CORE / "sha256.c"), str(d / "fake_hal.c"), "-o", str(so)],
+                    str(CORE / "slot_records.c"), str(CORE / "sha256.c"), str(d / "fake_hal.c"), "-o", str(so),
+                    "-lsodium"],
                    check=True, capture_output=True, text=True)
     lib = ctypes.CDLL(str(so))
     lib.fake_hal.restype = ctypes.c_void_p

@@ -1,18 +1,16 @@
-/* SHA-256 (FIPS 180-4), small and portable: used to verify model blobs before they are booted. */
+/* SHA-256 for model blobs (boot check, commit check against the signed manifest): libsodium's
+ * crypto_hash_sha256, the same library that verifies the signatures (coach_crypto.c). */
 #ifndef MOTOCOACH_SHA256_H
 #define MOTOCOACH_SHA256_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sodium/crypto_hash_sha256.h"
+
 #define COACH_SHA256_LEN 32u
 
-typedef struct {
-  uint32_t h[8];
-  uint64_t total_len;  /* bytes hashed so far */
-  uint8_t block[64];
-  uint32_t block_len;  /* bytes waiting in block */
-} coach_sha256_t;
+typedef crypto_hash_sha256_state coach_sha256_t;
 
 /* These cannot fail, so they return nothing. */
 void coach_sha256_init(coach_sha256_t *c);
