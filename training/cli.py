@@ -63,30 +63,46 @@ def register(app: typer.Typer) -> None:
         policy: Path = typer.Option(None, help="policy.pt to evaluate (BC+PPO); bc_policy.pt beside it is added."),
         track: list[str] = typer.Option(None, help="Track name or CSV path; repeat. Default: held-out tracks."),
         rider: list[str] = typer.Option(None, help="Rider profile name or JSON path; repeat. Default: amateur + held-out riders."),
-        seeds: int = typer.Option(32, help="Rides per coach, track and rider."),
+        vehicle: str = typer.Option(None, help="Vehicle profile name or TOML path for every rider "
+                                                "(default: each rider's own)."),
+        seeds: int = typer.Option(32, min=2, max=4096, help="Rides per coach, track and rider (the same seeds for every coach)."),
         seed: int = typer.Option(0, help="Base seed."),
         out: Path = typer.Option(Path("runs") / "eval", help="Folder for evaluation.json and plots."),
     ) -> None:
         """Lap time, violations and cue duty: no coach vs rule-based vs BC vs BC+PPO.
 
-        Example: motocoach evaluate --policy runs/demo/policy.pt --track my_track.csv --rider novice
+        Gains are paired: every coach rides the same seeds, and the gain over no coach is
+        averaged over the rides both finished, with a 95 % interval.
+
+        Example: motocoach evaluate --policy runs/demo/policy.pt --track my_track.csv --vehicle roadsport --rider novice
         """
         from rich.table import Table
 
+        from motocoach.errors import MotoCoachError
         from motocoach.training import datasets
-        from motocoach.training.evaluate import evaluate, gain_pct
+        from motocoach.training.evaluate import evaluate, paired_gain
 
         tracks = list(track) if track else list(datasets.HELDOUT_TRACKS)
         riders = list(rider) if rider else ["amateur", *datasets.HELDOUT_RIDERS]
-        results = evaluate(policy=policy, tracks=tracks, riders=riders, seeds=seeds, seed=seed,
-                           out_dir=out, progress=True)
-        t = Table(title=f"simulated on host, {seeds} rides each")
-        for col in ("track", "rider", "coach", "lap s", "done", "off", "violation s/lap", "cue duty"):
+        try:
+            results = evaluate(policy=policy, tracks=tracks, riders=riders, seeds=seeds, seed=seed,
+                               out_dir=out, progress=True, vehicle=vehicle)
+        except MotoCoachError as e:
+            console.print(f"[red]error:[/] {e}")
+            raise typer.Exit(2) from None
+        t = Table(title=f"simulated on host, {seeds} rides each (same seeds for every coach)")
+        for col in ("track", "rider", "vehicle", "coach", "lap s", "finished", "off", "violation s/lap", "cue duty"):
             t.add_column(col)
         for r in results:
-            t.add_row(r.track, r.rider, r.coach, f"{r.lap_time_mean_s:.2f}", str(r.completed),
+            lap = f"{r.lap_time_mean_s:.2f}" if r.completed else "no lap finished"
+            t.add_row(r.track, r.rider, r.vehicle, r.coach, lap, f"{r.completed}/{r.rides}",
                       str(r.offtracks), f"{r.violation_s_per_lap:.2f}", f"{r.cue_duty:.2f}")
         console.print(t)
         for c in dict.fromkeys(r.coach for r in results if r.coach != "none"):
-            console.print(f"{c}: mean lap-time gain over no coach {gain_pct(results, c):+.2f} %")
+            g = paired_gain(results, c)
+            if g["pairs"] == 0:
+                console.print(f"{c}: no seed finished a lap both coached and uncoached; no gain can be given")
+                continue
+            console.print(f"{c}: lap-time gain over no coach {g['gain_pct']:+.2f} % "
+                          f"[95 % CI {g['ci95_low_pct']:+.2f} .. {g['ci95_high_pct']:+.2f}] over {g['pairs']} paired rides")
         console.print(f"wrote {out / 'evaluation.json'} and plots")

@@ -44,6 +44,8 @@ class CoachResult:
     lap_time_std_s: float
     violation_s_per_lap: float  # seconds with friction usage > 0.95 or lean over cap
     cue_duty: float             # fraction of steps with a motor on
+    vehicle: str = ""
+    lap_times_s: tuple = ()     # per ride, in seed order; NaN where the ride did not finish
 
 
 def policy_coach(policy_path: str | Path) -> CoachFn:
@@ -78,9 +80,14 @@ def max_lap_s(length_m: float) -> float:
 
 
 def ride_laps(track: str, rider: str, coach: CoachFn, seeds: int, seed: int = 0,
-              record: bool = False) -> tuple[dict, dict]:
-    """``seeds`` parallel flying laps; returns (per-ride arrays, optional trace of ride 0)."""
-    sim = RideSim(get_track(track), get_rider(rider), n=seeds, seed=seed)
+              record: bool = False, vehicle: str | None = None) -> tuple[dict, dict]:
+    """``seeds`` parallel flying laps; returns (per-ride arrays, optional trace of ride 0).
+
+    ``vehicle`` is a vehicle profile name or TOML path (default: the rider's own)."""
+    from motocoach.training.vehicles import get_vehicle
+
+    sim = RideSim(get_track(track), get_rider(rider), n=seeds, seed=seed,
+                  vehicle=get_vehicle(vehicle) if vehicle else None)
     n = seeds
     lap = np.full(n, np.nan)
     off = np.zeros(n, dtype=bool)
@@ -111,12 +118,13 @@ def ride_laps(track: str, rider: str, coach: CoachFn, seeds: int, seed: int = 0,
 
 
 def evaluate_coach(kind: str, *, track: str, rider: str, seeds: int = 32, seed: int = 0,
-                   policy: Path | None = None) -> CoachResult:
-    """Evaluate one coach on one track and rider over ``seeds`` rides."""
-    res, _ = ride_laps(track, rider, make_coach(kind, track, policy), seeds, seed)
+                   policy: Path | None = None, vehicle: str | None = None) -> CoachResult:
+    """Evaluate one coach on one track and rider over ``seeds`` rides (same seeds for every coach)."""
+    res, _ = ride_laps(track, rider, make_coach(kind, track, policy), seeds, seed, vehicle=vehicle)
     lap = res["lap"]
     done = ~np.isnan(lap)
     return CoachResult(
+        vehicle=vehicle or get_rider(rider).vehicle, lap_times_s=tuple(float(x) for x in lap),
         coach=kind, track=get_track(track).name, rider=get_rider(rider).name, rides=seeds,
         completed=int(done.sum()), offtracks=int(res["off"].sum()),
         lap_time_mean_s=float(np.mean(lap[done])) if done.any() else float("nan"),
@@ -126,7 +134,7 @@ def evaluate_coach(kind: str, *, track: str, rider: str, seeds: int = 32, seed: 
 
 def evaluate(*, policy: Path | None, tracks: list[str], riders: list[str], seeds: int = 32,
              seed: int = 0, out_dir: Path | None = None, bc_policy: Path | None = None,
-             progress: bool = True) -> list[CoachResult]:
+             progress: bool = True, vehicle: str | None = None) -> list[CoachResult]:
     """Every coach x track x rider; writes ``evaluation.json`` and plots into ``out_dir``."""
     from rich.progress import Progress
 
@@ -145,7 +153,7 @@ def evaluate(*, policy: Path | None, tracks: list[str], riders: list[str], seeds
             for rider in riders:
                 for kind, path in kinds:
                     results.append(evaluate_coach(kind, track=track, rider=rider, seeds=seeds,
-                                                  seed=seed, policy=path))
+                                                  seed=seed, policy=path, vehicle=vehicle))
                     bar.advance(task)
     if out_dir is not None:
         out = Path(out_dir)
@@ -158,7 +166,7 @@ def evaluate(*, policy: Path | None, tracks: list[str], riders: list[str], seeds
         plot_lap_times(results, out / "lap_times.png")
         best = kinds[-1]
         _, trace = ride_laps(tracks[0], riders[0], make_coach(best[0], tracks[0], best[1]), 1, seed,
-                             record=True)
+                             record=True, vehicle=vehicle)
         plot_cue_map(get_track(tracks[0]), trace, out / f"cue_map_{get_track(tracks[0]).name}.png",
                      title=f"{best[0]} coaching {get_rider(riders[0]).name}")
     return results
@@ -170,3 +178,27 @@ def gain_pct(results: list[CoachResult], coach: str, baseline: str = "none") -> 
     gains = [100.0 * (1.0 - r.lap_time_mean_s / base[(r.track, r.rider)].lap_time_mean_s)
              for r in results if r.coach == coach and (r.track, r.rider) in base]
     return float(np.mean(gains)) if gains else float("nan")
+
+
+def paired_gain(results: list[CoachResult], coach: str, baseline: str = "none") -> dict:
+    """Lap-time gain of ``coach`` over ``baseline`` on the same seeds, with a 95 % interval.
+
+    Per (track, rider) cell and seed, gain = 1 - lap(coach) / lap(baseline) in %, over the
+    rides both finished; the interval is mean +- 1.96 standard errors over all such pairs.
+    Returns ``pairs`` (0 when no ride finished with both, and then no numbers).
+    """
+    base = {(r.track, r.rider): r for r in results if r.coach == baseline}
+    gains: list[float] = []
+    for r in results:
+        b = base.get((r.track, r.rider))
+        if r.coach != coach or b is None:
+            continue
+        a_laps, b_laps = np.asarray(r.lap_times_s, dtype=float), np.asarray(b.lap_times_s, dtype=float)
+        both = np.isfinite(a_laps) & np.isfinite(b_laps)
+        gains.extend((100.0 * (1.0 - a_laps[both] / b_laps[both])).tolist())
+    if not gains:
+        return {"pairs": 0}
+    g = np.asarray(gains)
+    half = 1.96 * float(g.std(ddof=1)) / np.sqrt(len(g)) if len(g) > 1 else float("inf")
+    return {"pairs": len(g), "gain_pct": float(g.mean()), "ci95_low_pct": float(g.mean()) - half,
+            "ci95_high_pct": float(g.mean()) + half}

@@ -30,12 +30,22 @@ def plot_lap_times(results: Sequence, path: Path) -> Path:
         by = {(r.track, r.rider): r for r in results if r.coach == c}
         means = [by[g].lap_time_mean_s if g in by else np.nan for g in groups]
         stds = [by[g].lap_time_std_s if g in by else 0 for g in groups]
-        ax.bar(np.arange(len(groups)) + j * width, means, width, yerr=stds, label=c)
+        x = np.arange(len(groups)) + j * width
+        finite = np.isfinite(means)
+        ax.bar(x[finite], np.asarray(means)[finite], width, yerr=np.nan_to_num(np.asarray(stds)[finite]), label=c)
+        for xi, g in zip(x, groups):      # how many rides each bar stands for
+            r = by.get(g)
+            if r is not None:
+                ax.annotate(f"{r.completed}/{r.rides}" if r.completed else "no lap", (xi, 0), xycoords=("data", "axes fraction"),
+                            xytext=(0, 3), textcoords="offset points", ha="center", fontsize=7, rotation=90)
     ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2)
     ax.set_xticklabels([f"{t}\n{r}" for t, r in groups])
     ax.set_ylabel("lap time (s)")
-    lo = np.nanmin([r.lap_time_mean_s for r in results])
-    ax.set_ylim(lo * 0.9, None)
+    finite = [r.lap_time_mean_s for r in results if np.isfinite(r.lap_time_mean_s)]
+    if finite:                             # an axis from 0 would hide a 1 s gain
+        ax.set_ylim(min(finite) * 0.9, max(finite) * 1.05)
+    else:
+        ax.text(0.5, 0.5, "no ride finished a lap", transform=ax.transAxes, ha="center")
     ax.legend()
     ax.set_title("Lap time by coach (simulated, host)")
     fig.tight_layout()
