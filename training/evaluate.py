@@ -95,13 +95,16 @@ def ride_laps(track: str, rider: str, coach: CoachFn, seeds: int, seed: int = 0,
     on = np.zeros(n)
     steps = np.zeros(n)
     alive = np.ones(n, dtype=bool)
-    trace: dict[str, list] = {"s": [], "side": [], "brake": [], "throttle": [], "v": []}
+    trace: dict[str, list] = {"s": [], "side": [], "brake": [], "throttle": [], "v": [], "progress": [],
+                              "t": []}
     for _ in range(int(max_lap_s(sim.length) / DT)):
         a = coach(sim)
         if record:
             c = decode_cues(a[:1])
             trace["s"].append(float(np.mod(sim.s[0], sim.length)))
             trace["v"].append(float(sim.v[0]))
+            trace["progress"].append(float(sim.s[0] - sim.s0[0]))
+            trace["t"].append(float(sim.t[0]))
             for k in ("side", "brake", "throttle"):
                 trace[k].append(float(c[k][0]))
         r = sim.step(a)
@@ -161,14 +164,22 @@ def evaluate(*, policy: Path | None, tracks: list[str], riders: list[str], seeds
         (out / "evaluation.json").write_text(json.dumps(
             {"seeds": seeds, "seed": seed, "policy": str(policy) if policy else None,
              "results": [asdict(r) for r in results]}, indent=2, default=float) + "\n")
-        from motocoach.training.plots import plot_cue_map, plot_lap_times
+        from motocoach.training.plots import plot_cue_map, plot_lap_times, plot_speed_and_delta
+        from motocoach.training.reflap import reference_lap
+        from motocoach.training.vehicles import get_vehicle
 
         plot_lap_times(results, out / "lap_times.png")
         best = kinds[-1]
-        _, trace = ride_laps(tracks[0], riders[0], make_coach(best[0], tracks[0], best[1]), 1, seed,
-                             record=True, vehicle=vehicle)
-        plot_cue_map(get_track(tracks[0]), trace, out / f"cue_map_{get_track(tracks[0]).name}.png",
-                     title=f"{best[0]} coaching {get_rider(riders[0]).name}")
+        track0, rider0 = get_track(tracks[0]), get_rider(riders[0])
+        traces = {}
+        for kind, path in (kinds[0], best):
+            _, traces[kind] = ride_laps(tracks[0], riders[0], make_coach(kind, tracks[0], path), 1, seed,
+                                        record=True, vehicle=vehicle)
+        veh = get_vehicle(vehicle or rider0.vehicle)
+        plot_cue_map(track0, traces[best[0]], out / f"cue_map_{track0.name}.png",
+                     title=f"{best[0]} coaching {rider0.name} on {veh.name} (simulated, host)")
+        plot_speed_and_delta(track0, traces, reference_lap(track0, veh).v, out / f"speed_{track0.name}.png",
+                             title=f"{rider0.name} on {veh.name}, {track0.name}, seed {seed} (simulated, host)")
     return results
 
 

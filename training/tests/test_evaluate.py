@@ -38,3 +38,12 @@ def test_lap_cap_follows_the_circuit_and_vehicle_is_honoured():
     assert r.vehicle == "supersport600" and r.completed == 2 and len(r.lap_times_s) == 2
     own = evaluate_coach("none", track="kestrel", rider="amateur", seeds=2)
     assert own.vehicle == "roadsport" and own.lap_time_mean_s > r.lap_time_mean_s
+
+
+def test_evaluate_writes_readable_plots(tmp_path):
+    from motocoach.training.evaluate import evaluate
+
+    res = evaluate(policy=None, tracks=["kestrel"], riders=["amateur"], seeds=2, out_dir=tmp_path, progress=False)
+    assert {r.coach for r in res} == {"none", "rule"}
+    for name in ("evaluation.json", "lap_times.png", "cue_map_kestrel.png", "speed_kestrel.png"):
+        assert (tmp_path / name).stat().st_size > 500, name
