@@ -145,3 +145,37 @@ class ExpertCoach:
         out[side & (e < 0)] = (0.0, r.intensity, self.f_side)
         out[push] = (r.intensity, r.intensity, self.f_thr)
         return out
+
+
+class TelemetryRuleCoach:
+    """A rule coach that sees only what the unit sees (the schema's telemetry): a baseline.
+
+    First match wins, with the thresholds of :class:`CoachRules`: friction usage above
+    ``overcook_usage`` -> slow cue; off the line by more than ``line_error_m`` within
+    ``line_window_m`` of an apex -> side cue towards the line; grip to spare, near the line,
+    and braking gently or held on part throttle -> carry-speed cue; otherwise silence.
+    """
+
+    def __init__(self, rules: CoachRules = CoachRules()) -> None:
+        self.rules = rules
+        names = load_schema().feature_names
+        self.col = {n: i for i, n in enumerate(names)}
+        self.f_brake, self.f_side, self.f_thr = (freq01(rules.brake_hz), freq01(rules.side_hz),
+                                                 freq01(rules.push_hz))
+
+    def __call__(self, sim: RideSim) -> np.ndarray:
+        r, obs = self.rules, sim.observe()
+        usage, dev = obs[:, self.col["friction_usage"]], obs[:, self.col["line_deviation"]]
+        brk, thr = obs[:, self.col["brake"]], obs[:, self.col["throttle"]]
+        near_apex = obs[:, self.col["dist_to_apex"]] < r.line_window_m
+        slow = usage > r.overcook_usage
+        side = ~slow & near_apex & (np.abs(dev) > r.line_error_m)
+        push = (~slow & ~side & (usage < r.push_max_usage) & (np.abs(dev) < r.push_max_line_m)
+                & (((brk > 0.02) & (brk < r.push_gentle_brake)) | ((brk <= 0.02) & (thr < r.push_max_throttle))))
+        out = np.zeros((sim.n, 3), dtype=np.float32)
+        out[:, 2] = self.f_thr
+        out[slow] = (r.intensity, r.intensity, self.f_brake)
+        out[side & (dev > 0)] = (r.intensity, 0.0, self.f_side)
+        out[side & (dev < 0)] = (0.0, r.intensity, self.f_side)
+        out[push] = (r.intensity, r.intensity, self.f_thr)
+        return out

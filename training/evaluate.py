@@ -1,7 +1,8 @@
 """Coaching efficacy: lap time, violations and cue duty for several coaches, over many seeds.
 
-Coaches compared: ``none`` (uncoached), ``rule`` (the privileged expert coach), ``bc``
-and ``bc+ppo`` (trained policies; they see only the device telemetry). Every ride is one
+Coaches compared: ``none`` (uncoached), ``rule`` (the privileged expert coach, the teacher),
+``telemetry-rule`` (rules on the device telemetry only, a baseline), ``bc`` and ``bc+ppo``
+(trained policies; they see only the device telemetry). Every ride is one
 flying lap from the start line; a ride that leaves the track counts as an off-track and
 has no lap time. Any track CSV and any rider profile JSON can be evaluated.
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from motocoach.errors import ConfigError
 from motocoach.schema import load_schema
-from motocoach.training.coach import ExpertCoach
+from motocoach.training.coach import ExpertCoach, TelemetryRuleCoach
 from motocoach.training.riders import get_rider
 from motocoach.training.sim import DT, RideSim, decode_cues
 from motocoach.training.tracks import get_track
@@ -69,6 +70,8 @@ def make_coach(kind: str, track_name: str, policy: Path | None = None) -> CoachF
         return lambda sim: np.zeros((sim.n, 3))
     if kind == "rule":
         return ExpertCoach(get_track(track_name))
+    if kind == "telemetry-rule":
+        return TelemetryRuleCoach()
     if policy is None:
         raise ConfigError(f"coach {kind!r} needs a policy file")
     return policy_coach(policy)
@@ -144,7 +147,7 @@ def evaluate(*, policy: Path | None, tracks: list[str], riders: list[str], seeds
     if policy is not None and bc_policy is None:
         cand = Path(policy).with_name("bc_policy.pt")
         bc_policy = cand if cand.exists() else None
-    kinds = [("none", None), ("rule", None)]
+    kinds = [("none", None), ("rule", None), ("telemetry-rule", None)]
     if bc_policy is not None:
         kinds.append(("bc", Path(bc_policy)))
     if policy is not None:

@@ -44,6 +44,6 @@ def test_evaluate_writes_readable_plots(tmp_path):
     from motocoach.training.evaluate import evaluate
 
     res = evaluate(policy=None, tracks=["kestrel"], riders=["amateur"], seeds=2, out_dir=tmp_path, progress=False)
-    assert {r.coach for r in res} == {"none", "rule"}
+    assert {r.coach for r in res} == {"none", "rule", "telemetry-rule"}
     for name in ("evaluation.json", "lap_times.png", "cue_map_kestrel.png", "speed_kestrel.png"):
         assert (tmp_path / name).stat().st_size > 500, name
