@@ -352,9 +352,18 @@ def print_summary(con: Console, s: dict[str, Any]) -> None:
             t.add_row(f"{kind} lap, {len(hs['seeds'])} seeds (mean ± sd)",
                       "n/a" if m is None else f"{m:.2f} ± {sd:.2f} s, {hs[kind]['finished']} finished",
                       "host sim + host int8")
-        gs = gain_pct(hs["uncoached"]["mean_s"], hs["coached"]["mean_s"])
-        if gs is not None:
-            t.add_row(f"mean lap gain over {len(hs['seeds'])} seeds", f"{gs:+.2f} %", "host sim + host int8")
+        from motocoach.training.evaluate import paired_laps_gain
+
+        # the same paired figure as `motocoach evaluate`: per seed, over the laps both finished
+        pg = paired_laps_gain(hs["uncoached"].get("lap_times_s", []), hs["coached"].get("lap_times_s", []))
+        if pg["pairs"]:
+            t.add_row(f"paired lap gain over {len(hs['seeds'])} seeds",
+                      f"{pg['gain_pct']:+.2f} % [95 % CI {pg['ci95_low_pct']:+.2f} .. {pg['ci95_high_pct']:+.2f}], "
+                      f"{pg['pairs']} pairs", "host sim + host int8")
+        else:
+            gs = gain_pct(hs["uncoached"]["mean_s"], hs["coached"]["mean_s"])
+            t.add_row(f"mean lap gain over {len(hs['seeds'])} seeds",
+                      "n/a (no seed finished both laps)" if gs is None else f"{gs:+.2f} %", "host sim + host int8")
     t.add_row("int8 vs float max |err| (action, 0..1)", f"{s['int8']['max_abs_err01']:.4f}", "host (TFLM)")
     t.add_row("unit outputs != host engine", str(lap["coached"]["mismatches"]), "sil vs host")
     la = lap["latency"]

@@ -194,13 +194,30 @@ def gain_pct(results: list[CoachResult], coach: str, baseline: str = "none") -> 
     return float(np.mean(gains)) if gains else float("nan")
 
 
-def paired_gain(results: list[CoachResult], coach: str, baseline: str = "none") -> dict:
-    """Lap-time gain of ``coach`` over ``baseline`` on the same seeds, with a 95 % interval.
+def paired_laps_gain(baseline_laps, coached_laps) -> dict:
+    """Paired gain of ``coached_laps`` over ``baseline_laps`` (same seeds, same order), in %.
 
-    Per (track, rider) cell and seed, gain = 1 - lap(coach) / lap(baseline) in %, over the
-    rides both finished; the interval is mean +- 1.96 standard errors over all such pairs.
-    Returns ``pairs`` (0 when no ride finished with both, and then no numbers).
+    Per seed, gain = 1 - coached / baseline, over the seeds both finished (NaN or None = not
+    finished); the interval is mean +- 1.96 standard errors. ``pairs`` is 0 when no seed
+    finished with both, and then there are no numbers.
     """
+    a = np.array([np.nan if x is None else x for x in coached_laps], dtype=float)
+    b = np.array([np.nan if x is None else x for x in baseline_laps], dtype=float)
+    both = np.isfinite(a) & np.isfinite(b)
+    return _summarise(100.0 * (1.0 - a[both] / b[both]))
+
+
+def _summarise(g: np.ndarray) -> dict:
+    if len(g) == 0:
+        return {"pairs": 0}
+    half = 1.96 * float(g.std(ddof=1)) / np.sqrt(len(g)) if len(g) > 1 else float("inf")
+    return {"pairs": int(len(g)), "gain_pct": float(g.mean()), "ci95_low_pct": float(g.mean()) - half,
+            "ci95_high_pct": float(g.mean()) + half}
+
+
+def paired_gain(results: list[CoachResult], coach: str, baseline: str = "none") -> dict:
+    """Lap-time gain of ``coach`` over ``baseline`` on the same seeds, with a 95 % interval,
+    pooled over every (track, rider) cell (see :func:`paired_laps_gain`)."""
     base = {(r.track, r.rider): r for r in results if r.coach == baseline}
     gains: list[float] = []
     for r in results:
@@ -210,9 +227,4 @@ def paired_gain(results: list[CoachResult], coach: str, baseline: str = "none") 
         a_laps, b_laps = np.asarray(r.lap_times_s, dtype=float), np.asarray(b.lap_times_s, dtype=float)
         both = np.isfinite(a_laps) & np.isfinite(b_laps)
         gains.extend((100.0 * (1.0 - a_laps[both] / b_laps[both])).tolist())
-    if not gains:
-        return {"pairs": 0}
-    g = np.asarray(gains)
-    half = 1.96 * float(g.std(ddof=1)) / np.sqrt(len(g)) if len(g) > 1 else float("inf")
-    return {"pairs": len(g), "gain_pct": float(g.mean()), "ci95_low_pct": float(g.mean()) - half,
-            "ci95_high_pct": float(g.mean()) + half}
+    return _summarise(np.asarray(gains, dtype=float))

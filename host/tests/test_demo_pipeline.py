@@ -99,3 +99,14 @@ def test_summary_explains_missed_replies_and_gives_the_gain_in_percent():
     text = " ".join(out.getvalue().split())
     assert "+2.33 %" in text and "+4.65 %" in text  # 42 vs 43 s; seeds 41 vs 43 s
     assert "did not come back within one 20 Hz frame (50 ms)" in text and "counts as an infinite latency" in text
+
+
+def test_summary_gives_the_paired_gain_like_evaluate():
+    s = _summary("runs/x")
+    hs = s["lap"]["host_seeds"]
+    hs["uncoached"]["lap_times_s"] = [100.0, 100.0, None]
+    hs["coached"]["lap_times_s"] = [90.0, 95.0, 80.0]
+    out = io.StringIO()
+    pipeline.print_summary(Console(file=out, width=200), s)
+    text = " ".join(out.getvalue().split())
+    assert "paired lap gain" in text and "+7.50 %" in text and "2 pairs" in text

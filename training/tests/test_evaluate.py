@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from motocoach.training.evaluate import CoachResult, evaluate_coach, max_lap_s, paired_gain
+from motocoach.training.evaluate import CoachResult, evaluate_coach, max_lap_s, paired_gain, paired_laps_gain
 from motocoach.training.plots import plot_lap_times
 
 
@@ -47,3 +47,10 @@ def test_evaluate_writes_readable_plots(tmp_path):
     assert {r.coach for r in res} == {"none", "rule", "telemetry-rule"}
     for name in ("evaluation.json", "lap_times.png", "cue_map_kestrel.png", "speed_kestrel.png"):
         assert (tmp_path / name).stat().st_size > 500, name
+
+
+def test_paired_laps_gain_matches_the_pooled_one():
+    base, coached = [100.0, None, 100.0], [90.0, 95.0, 95.0]
+    g = paired_laps_gain(base, coached)
+    assert g["pairs"] == 2 and g["gain_pct"] == pytest.approx(7.5)
+    assert paired_laps_gain([None], [90.0]) == {"pairs": 0}
