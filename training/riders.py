@@ -91,7 +91,7 @@ def parse_rider(doc: dict, source: str = "rider") -> RiderProfile:
                     "vehicle": str(doc.get("vehicle") or DEFAULT_VEHICLE)}
     for k, (lo, hi, meaning) in RIDER_FIELDS.items():
         v = doc[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v):
+        if not finite_number(v):
             raise ConfigError(f"{source}: {k} must be a finite number ({meaning})")
         if not lo <= v <= hi:
             raise ConfigError(f"{source}: {k}={v} is outside [{lo}, {hi}] ({meaning})")
@@ -99,10 +99,14 @@ def parse_rider(doc: dict, source: str = "rider") -> RiderProfile:
     return RiderProfile(**values)
 
 
-def _finite(v: int | float) -> bool:
+def finite_number(v: object) -> bool:
+    """True for a finite int or float (not a bool, not a string, not NaN/inf, not an integer
+    too large for a float such as 400 digits): the check every profile field gets."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
     try:
         return math.isfinite(v)
-    except OverflowError:        # an integer too large for a float, e.g. 400 digits
+    except OverflowError:
         return False
 
 

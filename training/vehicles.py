@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from motocoach.errors import ConfigError
+from motocoach.training.riders import finite_number
 
 G = 9.81
 RHO_AIR = 1.20           # kg/m^3, dry air at about 20 degC and sea level
@@ -157,19 +158,12 @@ def parse_vehicle(doc: dict, source: str = "vehicle") -> VehicleProfile:
                     "description": str(doc.get("description", ""))}
     for k, (lo, hi, unit, meaning) in VEHICLE_FIELDS.items():
         v = doc[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v):
+        if not finite_number(v):
             raise ConfigError(f"{source}: {k} must be a finite number in {unit} ({meaning})")
         if not lo <= v <= hi:
             raise ConfigError(f"{source}: {k}={v} {unit} is outside [{lo}, {hi}] ({meaning})")
         values[k] = float(v)
     return VehicleProfile(**values)
-
-
-def _finite(v: int | float) -> bool:
-    try:
-        return math.isfinite(v)
-    except OverflowError:          # an integer too large for a float
-        return False
 
 
 def _parse_text(text: str, source: str) -> VehicleProfile:
