@@ -97,6 +97,37 @@ def pro_reference(track: Track, vehicle: VehicleProfile | None = None) -> np.nda
     return _REFERENCES[key]
 
 
+class CueEncoder:
+    """Turns the rule decisions into the cue language (actions in [0, 1]); shared by the coaches.
+
+    Silence is labelled with the carry-speed frequency, so a policy that hesitates between
+    silence and a carry-speed cue does not buzz an undefined frequency.
+    """
+
+    def __init__(self, rules: CoachRules) -> None:
+        self.rules = rules
+        self.f_brake, self.f_side, self.f_thr = (freq01(rules.brake_hz), freq01(rules.side_hz),
+                                                 freq01(rules.push_hz))
+
+    def __call__(self, slow: np.ndarray, side: np.ndarray, deviation: np.ndarray,
+                 push: np.ndarray) -> np.ndarray:
+        k = self.rules.intensity
+        out = np.zeros((len(slow), 3), dtype=np.float32)
+        out[:, 2] = self.f_thr
+        out[slow] = (k, k, self.f_brake)
+        # positive deviation = right of the line -> correct towards the left (left motor)
+        out[side & (deviation > 0)] = (k, 0.0, self.f_side)
+        out[side & (deviation < 0)] = (0.0, k, self.f_side)
+        out[push] = (k, k, self.f_thr)
+        return out
+
+
+def held_back(rules: CoachRules, brake: np.ndarray, throttle: np.ndarray) -> np.ndarray:
+    """Braking gently, or off the brakes and held on part throttle (what a push cue is for)."""
+    return (((brake > 0.02) & (brake < rules.push_gentle_brake))
+            | ((brake <= 0.02) & (throttle < rules.push_max_throttle)))
+
+
 class ExpertCoach:
     """Rule-based coach for rides in a :class:`RideSim`; ``coach(sim)`` -> actions (n, 3).
 
@@ -109,11 +140,7 @@ class ExpertCoach:
 
     def __init__(self, track: Track, rules: CoachRules = CoachRules()) -> None:
         self.track, self.rules = track, rules
-        self.f_brake, self.f_side, self.f_thr = (freq01(rules.brake_hz), freq01(rules.side_hz),
-                                                 freq01(rules.push_hz))
-        # silence is labelled with the carry-speed frequency, so a policy that hesitates
-        # between silence and a carry-speed cue does not buzz an undefined frequency
-        self.f_idle = self.f_thr
+        self.encode = CueEncoder(rules)
 
     def __call__(self, sim: RideSim) -> np.ndarray:
         r = self.rules
@@ -133,18 +160,10 @@ class ExpertCoach:
         correcting = sim.u_lat * -np.sign(e) > 0.5 * sim.rider.line_correction_mps
         side = ~brake & near_apex & (np.abs(e) > r.line_error_m) & ~(correcting & r.quiet_when_correcting)
         push = (~brake & ~side & (v < r.push_under_ref * np.minimum(v_here, v_ahead))
-                & (((sim.brk > 0.02) & (sim.brk < r.push_gentle_brake))
-                   | ((sim.brk <= 0.02) & (thr < r.push_max_throttle)))
+                & held_back(r, sim.brk, thr)
                 & (usage < r.push_max_usage) & (np.abs(e) < r.push_max_line_m)
                 & (sim.grip_ratio >= r.push_min_grip))
-        out = np.zeros((sim.n, 3), dtype=np.float32)
-        out[:, 2] = self.f_idle
-        out[brake] = (r.intensity, r.intensity, self.f_brake)
-        # positive deviation = right of the line -> correct towards the left (left motor)
-        out[side & (e > 0)] = (r.intensity, 0.0, self.f_side)
-        out[side & (e < 0)] = (0.0, r.intensity, self.f_side)
-        out[push] = (r.intensity, r.intensity, self.f_thr)
-        return out
+        return self.encode(brake, side, e, push)
 
 
 class TelemetryRuleCoach:
@@ -158,10 +177,8 @@ class TelemetryRuleCoach:
 
     def __init__(self, rules: CoachRules = CoachRules()) -> None:
         self.rules = rules
-        names = load_schema().feature_names
-        self.col = {n: i for i, n in enumerate(names)}
-        self.f_brake, self.f_side, self.f_thr = (freq01(rules.brake_hz), freq01(rules.side_hz),
-                                                 freq01(rules.push_hz))
+        self.col = {n: i for i, n in enumerate(load_schema().feature_names)}
+        self.encode = CueEncoder(rules)
 
     def __call__(self, sim: RideSim) -> np.ndarray:
         r, obs = self.rules, sim.observe()
@@ -171,11 +188,5 @@ class TelemetryRuleCoach:
         slow = usage > r.overcook_usage
         side = ~slow & near_apex & (np.abs(dev) > r.line_error_m)
         push = (~slow & ~side & (usage < r.push_max_usage) & (np.abs(dev) < r.push_max_line_m)
-                & (((brk > 0.02) & (brk < r.push_gentle_brake)) | ((brk <= 0.02) & (thr < r.push_max_throttle))))
-        out = np.zeros((sim.n, 3), dtype=np.float32)
-        out[:, 2] = self.f_thr
-        out[slow] = (r.intensity, r.intensity, self.f_brake)
-        out[side & (dev > 0)] = (r.intensity, 0.0, self.f_side)
-        out[side & (dev < 0)] = (0.0, r.intensity, self.f_side)
-        out[push] = (r.intensity, r.intensity, self.f_thr)
-        return out
+                & held_back(r, brk, thr))
+        return self.encode(slow, side, dev, push)
