@@ -24,8 +24,8 @@ from motocoach.errors import ConfigError
 from motocoach.schema import load_schema
 from motocoach.training.coach import ExpertCoach, TelemetryRuleCoach
 from motocoach.training.riders import get_rider
-from motocoach.training.sim import DT, RideSim, decode_cues
-from motocoach.training.tracks import get_track
+from motocoach.training.sim import DT, SUBSTEPS, RideSim, decode_cues
+from motocoach.training.tracks import Track, get_track
 
 CoachFn = Callable[[RideSim], np.ndarray]
 MIN_LAP_SPEED_MPS = 8.0       # a ride slower than this on average has not lapped (the cap follows the length)
@@ -82,15 +82,17 @@ def max_lap_s(length_m: float) -> float:
     return length_m / MIN_LAP_SPEED_MPS
 
 
-def ride_laps(track: str, rider: str, coach: CoachFn, seeds: int, seed: int = 0,
-              record: bool = False, vehicle: str | None = None) -> tuple[dict, dict]:
+def ride_laps(track: str | Track, rider: str, coach: CoachFn, seeds: int, seed: int = 0,
+              record: bool = False, vehicle: str | None = None,
+              substeps: int = SUBSTEPS) -> tuple[dict, dict]:
     """``seeds`` parallel flying laps; returns (per-ride arrays, optional trace of ride 0).
 
-    ``vehicle`` is a vehicle profile name or TOML path (default: the rider's own)."""
+    ``track`` is a built track, a name or a CSV path; ``vehicle`` a vehicle profile name or
+    TOML path (default: the rider's own)."""
     from motocoach.training.vehicles import get_vehicle
 
-    sim = RideSim(get_track(track), get_rider(rider), n=seeds, seed=seed,
-                  vehicle=get_vehicle(vehicle) if vehicle else None)
+    sim = RideSim(track if isinstance(track, Track) else get_track(track), get_rider(rider), n=seeds,
+                  seed=seed, vehicle=get_vehicle(vehicle) if vehicle else None, substeps=substeps)
     n = seeds
     lap = np.full(n, np.nan)
     off = np.zeros(n, dtype=bool)
@@ -194,17 +196,12 @@ def gain_pct(results: list[CoachResult], coach: str, baseline: str = "none") -> 
     return float(np.mean(gains)) if gains else float("nan")
 
 
-def paired_laps_gain(baseline_laps, coached_laps) -> dict:
-    """Paired gain of ``coached_laps`` over ``baseline_laps`` (same seeds, same order), in %.
-
-    Per seed, gain = 1 - coached / baseline, over the seeds both finished (NaN or None = not
-    finished); the interval is mean +- 1.96 standard errors. ``pairs`` is 0 when no seed
-    finished with both, and then there are no numbers.
-    """
+def _pair_gains(baseline_laps, coached_laps) -> np.ndarray:
+    """Per seed, 1 - coached / baseline in %, over the seeds both finished (NaN/None = not)."""
     a = np.array([np.nan if x is None else x for x in coached_laps], dtype=float)
     b = np.array([np.nan if x is None else x for x in baseline_laps], dtype=float)
     both = np.isfinite(a) & np.isfinite(b)
-    return _summarise(100.0 * (1.0 - a[both] / b[both]))
+    return 100.0 * (1.0 - a[both] / b[both])
 
 
 def _summarise(g: np.ndarray) -> dict:
@@ -215,16 +212,20 @@ def _summarise(g: np.ndarray) -> dict:
             "ci95_high_pct": float(g.mean()) + half}
 
 
+def paired_laps_gain(baseline_laps, coached_laps) -> dict:
+    """Paired gain of ``coached_laps`` over ``baseline_laps`` (same seeds, same order), in %.
+
+    Per seed, gain = 1 - coached / baseline, over the seeds both finished (NaN or None = not
+    finished); the interval is mean +- 1.96 standard errors. ``pairs`` is 0 when no seed
+    finished with both, and then there are no numbers.
+    """
+    return _summarise(_pair_gains(baseline_laps, coached_laps))
+
+
 def paired_gain(results: list[CoachResult], coach: str, baseline: str = "none") -> dict:
     """Lap-time gain of ``coach`` over ``baseline`` on the same seeds, with a 95 % interval,
     pooled over every (track, rider) cell (see :func:`paired_laps_gain`)."""
     base = {(r.track, r.rider): r for r in results if r.coach == baseline}
-    gains: list[float] = []
-    for r in results:
-        b = base.get((r.track, r.rider))
-        if r.coach != coach or b is None:
-            continue
-        a_laps, b_laps = np.asarray(r.lap_times_s, dtype=float), np.asarray(b.lap_times_s, dtype=float)
-        both = np.isfinite(a_laps) & np.isfinite(b_laps)
-        gains.extend((100.0 * (1.0 - a_laps[both] / b_laps[both])).tolist())
-    return _summarise(np.asarray(gains, dtype=float))
+    gains = [_pair_gains(base[(r.track, r.rider)].lap_times_s, r.lap_times_s)
+             for r in results if r.coach == coach and (r.track, r.rider) in base]
+    return _summarise(np.concatenate(gains) if gains else np.zeros(0))

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from motocoach.errors import ConfigError
+from motocoach.training.evaluate import ride_laps
 from motocoach.training.raceline import resample_closed
 from motocoach.training.reflap import reference_lap
-from motocoach.training.riders import get_rider
-from motocoach.training.sim import DT, SUBSTEPS, RideSim
-from motocoach.training.tracks import Track, load_track
+from motocoach.training.sim import SUBSTEPS
+from motocoach.training.tracks import Track, get_track
 from motocoach.training.vehicles import get_vehicle
 
 
@@ -40,20 +40,11 @@ def read_table(path: Path) -> list[dict[str, str]]:
 
 
 def flying_laps(track: Track, rider: str, vehicle: str, rides: int = 8, seed: int = 0,
-                substeps: int = SUBSTEPS, max_s: float | None = None) -> np.ndarray:
-    """Lap times (s) of ``rides`` uncoached flying laps; NaN where a ride left the track."""
-    sim = RideSim(track, get_rider(rider), n=rides, seed=seed, vehicle=get_vehicle(vehicle),
-                  substeps=substeps)
-    laps, gone = np.full(rides, np.nan), np.zeros(rides, dtype=bool)
-    idle = np.zeros((rides, 3))
-    limit = max_s or 4.0 * track.length_m / 20.0             # 20 m/s average would be absurd
-    for _ in range(int(limit / DT)):
-        r = sim.step(idle)
-        gone |= r.offtrack
-        laps = np.where(np.isnan(laps) & r.lap_done & ~gone, r.lap_time, laps)
-        if np.all(~np.isnan(laps) | gone):
-            break
-    return laps
+                substeps: int = SUBSTEPS) -> np.ndarray:
+    """Lap times (s) of ``rides`` uncoached flying laps; NaN where a ride did not finish."""
+    res, _ = ride_laps(track, rider, lambda sim: np.zeros((sim.n, 3)), rides, seed,
+                       vehicle=vehicle, substeps=substeps)
+    return res["lap"]
 
 
 def raceline_deviation(track: Track, published: np.ndarray) -> tuple[float, float]:
@@ -75,7 +66,7 @@ def validate(data_dir: Path, rides: int = 8, seed: int = 0, progress: bool = Fal
     devs_mean, devs_max = [], []
     for row in _iter(records, progress, "circuits"):
         name, veh = row["circuit"], row["vehicle_class"]
-        track = load_track(data_dir / "tracks" / f"{name}.csv")
+        track = get_track(str(data_dir / "tracks" / f"{name}.csv"))    # cached: loaded once per run
         record = float(row["lap_s"])
         pro = flying_laps(track, "pro", veh, rides=rides, seed=seed)
         ref = reference_lap(track, get_vehicle(veh)).lap_time_s
@@ -101,15 +92,16 @@ def validate(data_dir: Path, rides: int = 8, seed: int = 0, progress: bool = Fal
     if devs_mean:
         out["raceline_mean_dev_m"] = round(float(np.mean(devs_mean)), 3)
         out["raceline_max_dev_m"] = round(float(np.max(devs_max)), 3)
-    out["substep_sensitivity_pct"] = substep_sensitivity(data_dir, records[0], rides, seed)
+    first = records[0]
+    out["substep_sensitivity_pct"] = substep_sensitivity(
+        get_track(str(data_dir / "tracks" / f"{first['circuit']}.csv")), first["vehicle_class"], rides, seed)
     return {"metrics": out, "circuits": circuits, "club": club_check(data_dir, rides, seed)}
 
 
-def substep_sensitivity(data_dir: Path, row: dict, rides: int, seed: int) -> float:
-    """|lap time change| in % when the physics step is halved (same seeds)."""
-    track = load_track(data_dir / "tracks" / f"{row['circuit']}.csv")
-    a = flying_laps(track, "pro", row["vehicle_class"], rides, seed, substeps=SUBSTEPS)
-    b = flying_laps(track, "pro", row["vehicle_class"], rides, seed, substeps=2 * SUBSTEPS)
+def substep_sensitivity(track: Track, vehicle: str, rides: int, seed: int) -> float:
+    """|lap time change| in % of the pro on ``vehicle`` when the physics step is halved (same seeds)."""
+    a = flying_laps(track, "pro", vehicle, rides, seed, substeps=SUBSTEPS)
+    b = flying_laps(track, "pro", vehicle, rides, seed, substeps=2 * SUBSTEPS)
     return round(abs(100.0 * (np.nanmean(b) / np.nanmean(a) - 1.0)), 4)
 
 
@@ -130,7 +122,7 @@ def club_check(data_dir: Path, rides: int, seed: int) -> list[dict]:
         track_file = data_dir / "tracks" / f"{row['circuit']}.csv"
         if not track_file.exists():
             continue
-        laps = flying_laps(load_track(track_file), profile, veh, rides, seed)
+        laps = flying_laps(get_track(str(track_file)), profile, veh, rides, seed)
         out.append({"circuit": row["circuit"], "real_rider": level, "real_bike": row.get("bike", ""),
                     "real_lap_s": float(row["lap_s"]), "profile": profile, "vehicle": veh,
                     "sim_lap_s": round(float(np.nanmean(laps)), 2),
