@@ -116,11 +116,13 @@ class RideSim:
         random_start: start each ride at a random track position (training) instead of s=0.
         vehicle: the vehicle profile; default the rider's own (``rider.vehicle``).
         substeps: physics steps per control step.
+        converged_start: start rides from the rider's converged lap (:func:`converged_lap`);
+            False starts them from the rider's plan, which is how that lap is found.
     """
 
     def __init__(self, track: Track, rider: RiderProfile, n: int = 1, seed: int | None = None,
                  random_start: bool = False, vehicle: VehicleProfile | None = None,
-                 substeps: int = SUBSTEPS) -> None:
+                 substeps: int = SUBSTEPS, converged_start: bool = True) -> None:
         self.track, self.rider, self.n = track, rider, n
         self.vehicle = vehicle if vehicle is not None else get_vehicle(rider.vehicle)
         self.substeps = int(substeps)
@@ -151,7 +153,7 @@ class RideSim:
         self.cue_buf = np.zeros((MAX_DELAY_STEPS, 4, n))
         self.head = 0
         self.prev_action = np.zeros((n, 3))
-        self._start = converged_lap(track, rider, self.vehicle, self.substeps) if n and not _WARMING else None
+        self._start = converged_lap(track, rider, self.vehicle, self.substeps) if n and converged_start else None
         self.reset()
 
     # --- state --------------------------------------------------------------------------
@@ -187,7 +189,7 @@ class RideSim:
         self.attention[m] = 1.0
         self.cue_buf[:, :, m] = 0.0
         self.prev_action[m] = 0.0
-        if self._start is None:          # the converged lap itself is being computed
+        if self._start is None:          # converged_start=False: from the plan (how the converged lap is found)
             self.v[m] = np.sqrt(self.plan.lookup(idx, np.zeros(k)))
             self.thr[m] = 0.5
         else:
@@ -345,7 +347,6 @@ class RideSim:
                 "confidence": self.conf.copy(), "attention": self.attention.copy()}
 
 
-_WARMING = False
 _CONVERGED: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
 
@@ -356,15 +357,10 @@ def converged_lap(track: Track, rider: RiderProfile, vehicle: VehicleProfile,
     Flying laps start from these, so a ride never starts faster than the rider (or the
     bike) would be going there.
     """
-    global _WARMING
     key = (track.name, track.source, track.n_grid, rider, vehicle, substeps)
     if key not in _CONVERGED:
         calm = replace(rider, corner_speed_noise=0.0, brake_point_error_m=0.0, line_noise_m=0.0)
-        _WARMING = True
-        try:
-            sim = RideSim(track, calm, n=1, seed=0, vehicle=vehicle, substeps=substeps)
-        finally:
-            _WARMING = False
+        sim = RideSim(track, calm, n=1, seed=0, vehicle=vehicle, substeps=substeps, converged_start=False)
         sim.mu[:] = vehicle.mu
         sim.e[:] = 0.0
         v, thr, brk = (np.full(track.n_grid, np.nan) for _ in range(3))
