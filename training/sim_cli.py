@@ -76,6 +76,8 @@ def register(app: typer.Typer) -> None:
 
         Example: motocoach sim reference --track my_circuit.csv --vehicle roadsport --rider amateur
         """
+        import numpy as np
+
         from motocoach.errors import MotoCoachError
         from motocoach.training.reflap import reference_lap
         from motocoach.training.tracks import get_track
@@ -90,7 +92,7 @@ def register(app: typer.Typer) -> None:
                           f"{ref.v.min() * 3.6:.0f} km/h); simulated on host")
             for r in rider or []:
                 laps = flying_laps(t, r, vehicle, rides=rides)
-                done = laps[~(laps != laps)]
+                done = laps[np.isfinite(laps)]
                 if len(done) == 0:
                     console.print(f"  {r}: no lap finished in {rides} rides (all left the track)")
                     continue

@@ -41,8 +41,8 @@ CLEARANCE_M = 30.0        # closest approach of two parts of the lap more than 3
 MAX_TRIES = 3000
 
 
-def _draw_layout(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Curvature per 1 m step and a mask of which steps are straights (lengths not yet fixed)."""
+def _draw_layout(rng: np.random.Generator) -> tuple[list[list[np.ndarray]], np.ndarray]:
+    """Corners (heading change per 1 m of each arc) and the straight after each (lengths not yet fixed)."""
     kinds = list(CORNER_KINDS)
     probs = np.array([CORNER_KINDS[k][0] for k in kinds])
     n = int(rng.integers(11, 19))
@@ -65,49 +65,39 @@ def _draw_layout(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("angles do not close")
     straights = np.exp(rng.normal(np.log(110.0), 0.7, n)).clip(40.0, 700.0)
     straights[int(rng.integers(n))] = rng.uniform(500.0, 1000.0)     # the main straight
-    return _march(corners, straights, scale), straights
+    return _march(corners, scale), straights
 
 
-def _march(corners, straights, scale):
-    kappa: list[np.ndarray] = []
-    for c, _ in zip(corners, straights):
+def _march(corners, scale) -> list[list[np.ndarray]]:
+    """Per corner, the heading change per 1 m step of each of its arcs (single corners scaled)."""
+    groups = []
+    for c in corners:
+        arcs = []
         for radius, angle in c:
             a = angle * (scale if len(c) == 1 else 1.0)
             steps = max(int(round(abs(a) * radius)), 1)
-            kappa.append(np.full(steps, a / steps))                  # heading change per 1 m
-        kappa.append(np.zeros(0))                                    # placeholder for the straight
-    return kappa
+            arcs.append(np.full(steps, a / steps))
+        groups.append(arcs)
+    return groups
 
 
-def _polyline(pieces: list[np.ndarray], straights: np.ndarray) -> np.ndarray:
-    dpsi = np.concatenate([p if len(p) else np.zeros(int(round(L))) for p, L in
-                           zip(pieces, _expand(pieces, straights))])
+def _polyline(groups: list[list[np.ndarray]], straights: np.ndarray) -> np.ndarray:
+    """Points every 1 m: each corner's arcs, then its straight."""
+    dpsi = np.concatenate([d for arcs, length in zip(groups, straights)
+                           for d in (*arcs, np.zeros(int(round(length))))])
     psi = np.cumsum(dpsi) - dpsi / 2
     return np.cumsum(np.column_stack([np.cos(psi), np.sin(psi)]), axis=0)
 
 
-def _expand(pieces, straights):
-    out, k = [], 0
-    for p in pieces:
-        if len(p):
-            out.append(0.0)
-        else:
-            out.append(straights[k])
-            k += 1
-    return out
-
-
-def _close(pieces: list[np.ndarray], straights: np.ndarray) -> np.ndarray:
+def _close(groups: list[list[np.ndarray]], straights: np.ndarray) -> np.ndarray:
     """Least-norm change of the straight lengths that closes the loop; raises if impossible."""
-    base = _polyline(pieces, straights)
-    gap = base[-1]
+    gap = _polyline(groups, straights)[-1]
     # heading of each straight (constant along it) from the corners before it
     dirs, heading = [], 0.0
-    for p in pieces:
-        if len(p):
-            heading += float(p.sum())
-        else:
-            dirs.append([np.cos(heading), np.sin(heading)])
+    for arcs in groups:
+        for d in arcs:
+            heading += float(d.sum())
+        dirs.append([np.cos(heading), np.sin(heading)])
     u = np.array(dirs).T                                             # 2 x k
     delta = -u.T @ np.linalg.solve(u @ u.T + 1e-9 * np.eye(2), gap)
     fixed = straights + delta
@@ -121,11 +111,11 @@ def generate_track(seed: int, spacing_m: float = 5.0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     for _ in range(MAX_TRIES):
         try:
-            pieces, straights = _draw_layout(rng)
-            straights = _close(pieces, straights)
+            groups, straights = _draw_layout(rng)
+            straights = _close(groups, straights)
         except (ValueError, np.linalg.LinAlgError):
             continue
-        xy = _polyline(pieces, straights)
+        xy = _polyline(groups, straights)
         if np.linalg.norm(xy[-1]) > 2.0 or _too_close(xy) or first_crossing(xy[::5]) is not None:
             continue
         length = len(xy)

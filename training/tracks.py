@@ -70,7 +70,7 @@ class Track:
 
     @property
     def n_grid(self) -> int:
-        return len(self.kappa)
+        return len(self.line_kappa)
 
     @property
     def length_m(self) -> float:
@@ -82,10 +82,6 @@ class Track:
         s = np.arange(self.n_grid) * GRID_M
         return (self.apex_s[self.next_apex] - s) % self.length_m
 
-    @property
-    def kappa(self) -> np.ndarray:
-        """(M,) the racing line's signed curvature (kept for older callers)."""
-        return self.line_kappa
 
 
 def _circular_smooth(a: np.ndarray, half_width: int) -> np.ndarray:
