@@ -56,13 +56,15 @@ bench: setup ## run every benchmark, write bench/results/*.json and print a tabl
 	$(PY) -m pytest bench -q -p no:randomly --benchmark-disable-gc $(PYTEST_ARGS); \
 	rc=$$?; $(PY) bench/table.py; exit $$rc
 
+# Keeps every existing pin and resolves only what is new; `make lock UPGRADE=1` re-resolves everything.
 lock: ## re-freeze host/requirements/constraints.txt from host/requirements/base.txt in a scratch venv
+	cp host/requirements/constraints.txt .constraints-previous.txt
 	rm -rf .venv-lock && python3 -m venv .venv-lock && .venv-lock/bin/pip install -q torch==2.13.0 \
-	  && .venv-lock/bin/pip install -q -r host/requirements/base.txt \
+	  && .venv-lock/bin/pip install -q -r host/requirements/base.txt $(if $(UPGRADE),,-c .constraints-previous.txt) \
 	  && .venv-lock/bin/pip install -q --no-deps -r host/requirements/nodeps.txt \
 	  && { echo "# Frozen by \`make lock\` from host/requirements/base.txt (pip freeze of a clean venv). Do not edit by hand."; \
 	       .venv-lock/bin/pip freeze --exclude-editable | sed 's/+cpu$$//'; } > host/requirements/constraints.txt \
-	  && rm -rf .venv-lock
+	  && rm -rf .venv-lock .constraints-previous.txt
 
 clean: ## remove build outputs (keeps .venv and runs/)
 	$(MAKE) -C firmware clean || true
