@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
 
         from motocoach.errors import MotoCoachError
         from motocoach.training import datasets
-        from motocoach.training.evaluate import evaluate, paired_gain
+        from motocoach.training.evaluate import evaluate, paired_gain, paired_violations_ratio
 
         tracks = list(track) if track else list(datasets.HELDOUT_TRACKS)
         riders = list(rider) if rider else ["amateur", *datasets.HELDOUT_RIDERS]
@@ -94,15 +94,20 @@ def register(app: typer.Typer) -> None:
         for col in ("track", "rider", "vehicle", "coach", "lap s", "finished", "off", "violation s/lap", "cue duty"):
             t.add_column(col)
         for r in results:
-            lap = f"{r.lap_time_mean_s:.2f}" if r.completed else "no lap finished"
+            # lap time, violations and duty are over the finished rides, so none without a lap
+            lap, viol, duty = ((f"{r.lap_time_mean_s:.2f}", f"{r.violation_s_per_lap:.2f}", f"{r.cue_duty:.2f}")
+                               if r.completed else ("no lap finished", "-", "-"))
             t.add_row(r.track, r.rider, r.vehicle, r.coach, lap, f"{r.completed}/{r.rides}",
-                      str(r.offtracks), f"{r.violation_s_per_lap:.2f}", f"{r.cue_duty:.2f}")
+                      str(r.offtracks), viol, duty)
         console.print(t)
         for c in dict.fromkeys(r.coach for r in results if r.coach != "none"):
             g = paired_gain(results, c)
             if g["pairs"] == 0:
                 console.print(f"{c}: no seed finished a lap both coached and uncoached; no gain can be given")
                 continue
+            v = paired_violations_ratio(results, c)
             console.print(f"{c}: lap-time gain over no coach {g['gain_pct']:+.2f} % "
-                          f"[95 % CI {g['ci95_low_pct']:+.2f} .. {g['ci95_high_pct']:+.2f}] over {g['pairs']} paired rides")
+                          f"[95 % CI {g['ci95_low_pct']:+.2f} .. {g['ci95_high_pct']:+.2f}] over {g['pairs']} paired rides"
+                          + (f"; violations x{v:.2f} on the same rides" if v is not None else
+                             "; no violations uncoached on those rides"))
         console.print(f"wrote {out / 'evaluation.json'} and plots")

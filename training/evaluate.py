@@ -41,12 +41,15 @@ class CoachResult:
     rides: int
     completed: int
     offtracks: int
-    lap_time_mean_s: float      # over completed laps (NaN if none)
+    # Lap time, violations and duty are all taken over the same rides: those that finished
+    # a lap (NaN when none did; the CLI then says "no lap finished").
+    lap_time_mean_s: float
     lap_time_std_s: float
     violation_s_per_lap: float  # seconds with friction usage > 0.95 or lean over cap
     cue_duty: float             # fraction of steps with a motor on
     vehicle: str = ""
     lap_times_s: tuple = ()     # per ride, in seed order; NaN where the ride did not finish
+    violation_s: tuple = ()     # per ride, in seed order (finished or not)
 
 
 def policy_coach(policy_path: str | Path) -> CoachFn:
@@ -131,13 +134,17 @@ def evaluate_coach(kind: str, *, track: str, rider: str, seeds: int = 32, seed: 
     res, _ = ride_laps(track, rider, make_coach(kind, track, policy), seeds, seed, vehicle=vehicle)
     lap = res["lap"]
     done = ~np.isnan(lap)
+
+    def over_finished(x: np.ndarray, f=np.mean) -> float:
+        return float(f(x[done])) if done.any() else float("nan")
+
     return CoachResult(
         vehicle=vehicle or get_rider(rider).vehicle, lap_times_s=tuple(float(x) for x in lap),
+        violation_s=tuple(float(x) for x in res["viol_s"]),
         coach=kind, track=get_track(track).name, rider=get_rider(rider).name, rides=seeds,
         completed=int(done.sum()), offtracks=int(res["off"].sum()),
-        lap_time_mean_s=float(np.mean(lap[done])) if done.any() else float("nan"),
-        lap_time_std_s=float(np.std(lap[done])) if done.any() else float("nan"),
-        violation_s_per_lap=float(res["viol_s"].mean()), cue_duty=float(res["duty"].mean()))
+        lap_time_mean_s=over_finished(lap), lap_time_std_s=over_finished(lap, np.std),
+        violation_s_per_lap=over_finished(res["viol_s"]), cue_duty=over_finished(res["duty"]))
 
 
 def evaluate(*, policy: Path | None, tracks: list[str], riders: list[str], seeds: int = 32,
@@ -166,9 +173,9 @@ def evaluate(*, policy: Path | None, tracks: list[str], riders: list[str], seeds
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "evaluation.json").write_text(json.dumps(
+        (out / "evaluation.json").write_text(json.dumps(_json_safe(
             {"seeds": seeds, "seed": seed, "policy": str(policy) if policy else None,
-             "results": [asdict(r) for r in results]}, indent=2, default=float) + "\n")
+             "results": [asdict(r) for r in results]}), indent=2, allow_nan=False) + "\n")
         from motocoach.training.plots import plot_cue_map, plot_lap_times, plot_speed_and_delta
         from motocoach.training.reflap import reference_lap
         from motocoach.training.vehicles import get_vehicle
@@ -186,6 +193,19 @@ def evaluate(*, policy: Path | None, tracks: list[str], riders: list[str], seeds
         plot_speed_and_delta(track0, traces, reference_lap(track0, veh).v, out / f"speed_{track0.name}.png",
                              title=f"{rider0.name} on {veh.name}, {track0.name}, seed {seed} (simulated, host)")
     return results
+
+
+def _json_safe(x):
+    """NaN and inf become null: JSON has no NaN, and a cell with no finished lap has no mean."""
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
 
 
 def gain_pct(results: list[CoachResult], coach: str, baseline: str = "none") -> float:
@@ -229,3 +249,18 @@ def paired_gain(results: list[CoachResult], coach: str, baseline: str = "none") 
     gains = [_pair_gains(base[(r.track, r.rider)].lap_times_s, r.lap_times_s)
              for r in results if r.coach == coach and (r.track, r.rider) in base]
     return _summarise(np.concatenate(gains) if gains else np.zeros(0))
+
+
+def paired_violations_ratio(results: list[CoachResult], coach: str, baseline: str = "none") -> float | None:
+    """Violation seconds of ``coach`` over ``baseline``, summed over the rides both finished
+    (same seeds, every (track, rider) cell pooled). None when the baseline has none there."""
+    base = {(r.track, r.rider): r for r in results if r.coach == baseline}
+    num = den = 0.0
+    for r in results:
+        b = base.get((r.track, r.rider))
+        if r.coach != coach or b is None:
+            continue
+        both = np.isfinite(np.array(r.lap_times_s, dtype=float)) & np.isfinite(np.array(b.lap_times_s, dtype=float))
+        num += float(np.array(r.violation_s)[both].sum())
+        den += float(np.array(b.violation_s)[both].sum())
+    return num / den if den > 0 else None
