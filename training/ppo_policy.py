@@ -35,6 +35,7 @@ from torch import nn
 from motocoach.schema import load_schema
 from motocoach.training.envs import MotoCoachVectorEnv
 from motocoach.training.policy_net import HIDDEN, CoachActor
+from motocoach.training.sim import W_VIOLATION
 
 
 class SchemaNormalizer(BaseFeaturesExtractor):
@@ -119,6 +120,10 @@ class RideVecEnv(VecEnv):
         self._actions = np.zeros((self.num_envs, 3))
         self._ret = np.zeros(self.num_envs)
         self._len = np.zeros(self.num_envs, dtype=np.int64)
+        # None keeps the simulator's own violation weight; a number replaces it (see safety.py)
+        self.violation_weight: float | None = None
+        self._viol_steps = 0
+        self._steps = 0
 
     def reset(self) -> np.ndarray:
         self._ret[:] = 0
@@ -132,6 +137,10 @@ class RideVecEnv(VecEnv):
         obs, rew, term, trunc, final = [], [], [], [], []
         for i, p in enumerate(self.parts):
             o, r, te, tr, info = p.step(self._actions[i * self.k:(i + 1) * self.k])
+            self._viol_steps += int(info["violation"].sum())
+            self._steps += len(o)
+            if self.violation_weight is not None:
+                r = r + np.float32(W_VIOLATION - self.violation_weight) * info["violation"].astype(np.float32)
             obs.append(o), rew.append(r), term.append(te), trunc.append(tr)
             final.append(info.get("final_obs", np.zeros_like(o)))
         obs_a, rew_a = np.concatenate(obs), np.concatenate(rew)
@@ -146,6 +155,12 @@ class RideVecEnv(VecEnv):
                         "episode": {"r": float(self._ret[i]), "l": int(self._len[i]), "t": 0.0}}
             self._ret[i], self._len[i] = 0.0, 0
         return obs_a, rew_a, done, infos
+
+    def take_violation_rate(self) -> float:
+        """Fraction of ride steps over the grip limit since the last call; resets the count."""
+        rate = self._viol_steps / max(self._steps, 1)
+        self._viol_steps = self._steps = 0
+        return rate
 
     def close(self) -> None:
         pass

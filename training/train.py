@@ -8,6 +8,7 @@ deterministic action exactly (see :mod:`motocoach.training.ppo_policy`).
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +18,9 @@ import numpy as np
 from motocoach.errors import ConfigError
 from motocoach.schema import load_schema
 from motocoach.training.datasets import DATASET_IDS, TRAIN_TRACKS, load_transitions
+
+#: Where the real calibration circuits live unless --real-data or MOTOCOACH_REAL_DATA says.
+DEFAULT_REAL_DATA = Path(os.environ.get("MOTOCOACH_REAL_DATA") or Path("..") / "shared" / "data")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,13 @@ class TrainPreset:
     # Off by default: it does bound the logits (1e-3 keeps them within about +-7 on the
     # dataset telemetry), but it did not lower the int8 error (docs/training.md).
     logit_penalty: float = 0.0
+    # Real calibration circuits PPO also rides (file stems under the real-circuit data
+    # folder's tracks/); the others stay held out for the efficacy figures.
+    real_tracks: tuple[str, ...] = ()
+    # None: the simulator's fixed violation weight. A number: the safety-constrained objective
+    # (training/safety.py), a violation budget of this many times the uncoached rider's rate.
+    violation_budget: float | None = None
+    lambda_lr: float = 0.5
 
 
 PRESETS: dict[str, TrainPreset] = {
@@ -114,8 +125,21 @@ def _freeze(params, frozen: bool) -> None:
         p.requires_grad_(not frozen)
 
 
+def real_track_paths(p: TrainPreset, real_data: Path | None) -> list[str]:
+    """CSV paths of the preset's real circuits under ``real_data``/tracks; a clear error if absent."""
+    if not p.real_tracks:
+        return []
+    folder = Path(real_data or DEFAULT_REAL_DATA) / "tracks"
+    missing = [t for t in p.real_tracks if not (folder / f"{t}.csv").is_file()]
+    if missing:
+        raise ConfigError(f"this preset also trains on the real circuits {', '.join(p.real_tracks)}, but "
+                          f"{', '.join(m + '.csv' for m in missing)} is not in {folder}; give the folder "
+                          "that holds tracks/ with --real-data (or set MOTOCOACH_REAL_DATA)")
+    return [str(folder / f"{t}.csv") for t in p.real_tracks]
+
+
 def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int = 0,
-          progress: bool = True) -> Path:
+          progress: bool = True, real_data: Path | None = None) -> Path:
     """BC on the expert labels, then PPO from the BC actor; returns the ``policy.pt`` path."""
     import torch
     from rich.progress import Progress
@@ -126,7 +150,10 @@ def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int 
     from motocoach.training.policy_net import save_actor
     from motocoach.training.ppo_policy import CoachPolicy, RideVecEnv, export_actor, load_actor_into
 
+    from motocoach.training.safety import ViolationBudget, uncoached_violation_rate
+
     p = get_preset(preset)
+    tracks = [*p.tracks, *real_track_paths(p, real_data)]
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     # One thread: a 64x64 MLP gains nothing from more, and on busy shared cores extra
@@ -150,7 +177,10 @@ def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int 
         save_actor(actor, run_dir / "bc_policy.pt", extra={"stage": "bc"})
         t_bc = time.time() - t0
 
-        venv = RideVecEnv(p.tracks, TRAIN_RIDER, p.envs_per_track, seed=seed)
+        venv = RideVecEnv(tracks, TRAIN_RIDER, p.envs_per_track, seed=seed)
+        budget = None
+        if p.violation_budget is not None:
+            budget = ViolationBudget(venv, uncoached_violation_rate(venv), p.violation_budget, p.lambda_lr)
         model = PPO(CoachPolicy, venv, n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
                     learning_rate=p.learning_rate, gamma=0.99, gae_lambda=0.95, clip_range=0.1,
                     ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5,
@@ -163,6 +193,12 @@ def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int 
             def _on_step(self) -> bool:
                 bar.update(ptask, completed=self.num_timesteps)
                 return True
+
+            def _on_rollout_end(self) -> None:
+                if budget is not None:
+                    rate, lam = budget.update()
+                    self.logger.record("safety/violation_rate", rate)
+                    self.logger.record("safety/lambda", lam)
 
         warm = int(p.ppo_steps * p.value_warmup_frac)
         t1 = time.time()
@@ -182,7 +218,11 @@ def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int 
                                                   "seconds": round(t_bc, 2)},
         "ppo": {"steps": int(model.num_timesteps), "value_warmup_steps": warm, "seconds": round(t_ppo, 2),
                 "steps_per_s": round(model.num_timesteps / max(t_ppo, 1e-9), 1),
-                "rider": TRAIN_RIDER, "tracks": list(p.tracks),
+                "rider": TRAIN_RIDER, "tracks": [Path(t).stem if t.endswith(".csv") else t for t in tracks],
+                "safety": None if budget is None else {
+                    "violation_budget_rate": budget.budget, "lambda_final": budget.lam,
+                    "violation_rate_last": budget.history[-1][0] if budget.history else None,
+                    "rollouts": len(budget.history)},
                 "log_std": [float(v) for v in model.policy.log_std.detach()]},
         "logit_range": {"bc": logit_range(actor, x), "final": logit_range(final, x),
                         "on": "dataset telemetry"},
