@@ -98,21 +98,23 @@ def export_actor(policy: CoachPolicy) -> CoachActor:
 
 
 class RideVecEnv(VecEnv):
-    """SB3 VecEnv over numpy-batched rides on several tracks (one batch per track).
+    """SB3 VecEnv over numpy-batched rides on several tracks (one batch per track and rider).
 
     Args:
-        tracks: track names/paths; ``envs_per_track`` rides on each.
-        rider: rider profile name or path.
-        envs_per_track: rides per track.
+        tracks: track names/paths; ``envs_per_track`` rides on each, per rider.
+        rider: rider profile name or path, or several (a batch of each on every track).
+        envs_per_track: rides per track and rider.
         seed: base seed.
         max_episode_steps: truncation horizon of each ride.
     """
 
-    def __init__(self, tracks: Sequence[str], rider: str, envs_per_track: int, seed: int = 0,
+    def __init__(self, tracks: Sequence[str], rider: str | Sequence[str], envs_per_track: int, seed: int = 0,
                  max_episode_steps: int = 600) -> None:
-        self.parts = [MotoCoachVectorEnv(envs_per_track, track=t, rider=rider, seed=seed + 7919 * i,
+        riders = [rider] if isinstance(rider, str) else list(rider)
+        # seeds of the first rider's batches are those of the one-rider env (same rides as before)
+        self.parts = [MotoCoachVectorEnv(envs_per_track, track=t, rider=r, seed=seed + 7919 * i + 104729 * j,
                                          random_start=True, max_episode_steps=max_episode_steps)
-                      for i, t in enumerate(tracks)]
+                      for j, r in enumerate(riders) for i, t in enumerate(tracks)]
         p0 = self.parts[0]
         super().__init__(len(self.parts) * envs_per_track, p0.single_observation_space,
                          p0.single_action_space)

@@ -50,6 +50,8 @@ class TrainPreset:
     # (training/safety.py), a violation budget of this many times the uncoached rider's rate.
     violation_budget: float | None = None
     lambda_lr: float = 0.5
+    # Rider profiles PPO coaches (a batch of each on every track).
+    riders: tuple[str, ...] = ("amateur",)
 
 
 PRESETS: dict[str, TrainPreset] = {
@@ -63,7 +65,6 @@ PRESETS: dict[str, TrainPreset] = {
                            value_warmup_frac=0.1, envs_per_track=32, n_steps=256, batch_size=4096,
                            n_epochs=5, learning_rate=1e-4, log_std_init=-2.0, tracks=TRAIN_TRACKS),
 }
-TRAIN_RIDER = "amateur"
 
 
 def get_preset(name: str) -> TrainPreset:
@@ -177,7 +178,7 @@ def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int 
         save_actor(actor, run_dir / "bc_policy.pt", extra={"stage": "bc"})
         t_bc = time.time() - t0
 
-        venv = RideVecEnv(tracks, TRAIN_RIDER, p.envs_per_track, seed=seed)
+        venv = RideVecEnv(tracks, p.riders, p.envs_per_track, seed=seed)
         budget = None
         if p.violation_budget is not None:
             budget = ViolationBudget(venv, uncoached_violation_rate(venv), p.violation_budget, p.lambda_lr)
@@ -218,7 +219,7 @@ def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int 
                                                   "seconds": round(t_bc, 2)},
         "ppo": {"steps": int(model.num_timesteps), "value_warmup_steps": warm, "seconds": round(t_ppo, 2),
                 "steps_per_s": round(model.num_timesteps / max(t_ppo, 1e-9), 1),
-                "rider": TRAIN_RIDER, "tracks": [Path(t).stem if t.endswith(".csv") else t for t in tracks],
+                riders": list(p.riders), "tracks": [Path(t).stem if t.endswith(".csv") else t for t in tracks],
                 "safety": None if budget is None else {
                     "violation_budget_rate": budget.budget, "lambda_final": budget.lam,
                     "violation_rate_last": budget.history[-1][0] if budget.history else None,
