@@ -138,6 +138,9 @@ def models_rebuild_cmd(
     policy: Optional[Path] = typer.Option(None, help="Skip training and quantize this policy.pt instead."),
     seed: int = typer.Option(0, help="Seed for data, training and calibration."),
     out: Path = typer.Option(MODEL_DIR, help="Folder for the generated model files."),
+    real_data: Optional[Path] = typer.Option(None, help="Folder holding tracks/ with the real circuits the "
+                                             "default preset also trains on (default: $MOTOCOACH_REAL_DATA "
+                                             "or ../shared/data)."),
 ) -> None:
     """Regenerate the default model end to end: datasets -> train -> quantize -> codegen.
 
@@ -158,7 +161,8 @@ def models_rebuild_cmd(
     ids = datasets.generate(root, preset=preset, seed=seed, progress=True)
     if policy is None:
         console.print(f"[cyan]>[/] train ({preset})")
-        policy = train(rd.path / "train", preset=preset, dataset_root=root, seed=seed, progress=True)
+        policy = train(rd.path / "train", preset=preset, dataset_root=root, seed=seed, progress=True,
+                       real_data=real_data)
         if out.resolve() == MODEL_DIR.resolve():
             DEFAULT_POLICY.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(policy, DEFAULT_POLICY)

@@ -43,6 +43,8 @@ def register(app: typer.Typer) -> None:
         data: Path = typer.Option(DEFAULT_DATA, help="Folder with the Minari datasets."),
         preset: str = typer.Option("demo", help="test | demo | default"),
         seed: int = typer.Option(0, help="Seed for BC and PPO."),
+        real_data: Path = typer.Option(None, help="Folder holding tracks/ with the real circuits a preset "
+                                       "also trains on (default: $MOTOCOACH_REAL_DATA or ../shared/data)."),
     ) -> None:
         """Behaviour cloning from the expert coach, then PPO from the BC weights.
 
@@ -55,7 +57,7 @@ def register(app: typer.Typer) -> None:
 
         out = run_dir or RunDir.create(run, config={"verb": "train", "preset": preset, "seed": seed,
                                                     "data": str(data)}).path
-        path = train(out, preset=preset, dataset_root=data, seed=seed, progress=True)
+        path = train(out, preset=preset, dataset_root=data, seed=seed, progress=True, real_data=real_data)
         console.print(f"wrote {path} and {path.with_name('policy.json')}")
 
     @app.command("evaluate")
