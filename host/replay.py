@@ -155,9 +155,12 @@ def register(app: typer.Typer) -> None:
         """
         from rich.progress import Progress
 
+        from motocoach.errors import RideLogError
         from motocoach.runs import RunDir
         from motocoach.training.ridelogs.session import parse_origin, parse_units
 
+        if not log.is_file():
+            raise RideLogError(f"cannot read ride log {log}: no such file")
         run = RunDir.create(name or f"replay-{log.stem}", config={"verb": "replay", "log": str(log), "target": target})
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("preparing", total=None)

@@ -98,13 +98,13 @@ def _header_index(rows: list[list[str]], fmt: str, where: str) -> int:
     for i, row in enumerate(rows):
         cells = [c.strip().lower() for c in row]
         filled = [c for c in cells if c]
-        if fmt == "racechrono" and filled and cells[0] == "timestamp":
+        if fmt == "racechrono" and len(filled) >= 2 and "timestamp" in cells:
             return i
-        if fmt == "aim" and len(filled) >= 3 and cells[0] == "time":
+        if fmt == "aim" and len(filled) >= 3 and "time" in cells:     # not the 2-cell "Time","3:42 PM" row
             return i
         if fmt == "expert" and "timestamp" in cells:
             return i
-    first = {"racechrono": "timestamp", "aim": "Time", "expert": "episode,frame,timestamp,..."}[fmt]
+    first = {"racechrono": "timestamp", "aim": "Time", "expert": "episode,frame,timestamp"}[fmt]
     raise RideLogError(f"{where}: no channel-name row (a row starting with {first}) after the header block")
 
 
