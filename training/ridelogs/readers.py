@@ -5,10 +5,10 @@ tokenizer reads them; a per-format table maps channel names to canonical channel
 the units the format documents when the file has no units row (docs/ride-logs.md). Anything
 wrong names the file line and the column, as a :class:`~motocoach.errors.RideLogError`.
 
->>> text = "timestamp,speed,throttle\\ns,km/h,%\\n0,36,50\\n0.1,36,60\\n0.2,37,70\\n"
->>> log = parse_text(text, "demo.csv", fmt="expert")
->>> log.fmt, round(float(log.channels["speed"][0]), 3), float(log.channels["throttle"][2])
-('expert', 10.0, 0.7)
+>>> text = '"Format","AiM CSV File"\\n\\n"Time","GPS Speed","Throttle"\\n"s","km/h","%"\\n0,36,50\\n0.1,36,60\\n0.2,37,70\\n'
+>>> log = parse_text(text, "demo.csv")
+>>> log.fmt, round(float(log.channels["speed"][0]), 3), round(float(log.channels["throttle"][2]), 3)
+('aim', 10.0, 0.7)
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ logged position gives the same two numbers, so imported telemetry lines up with 
 >>> xy = geo.position(np.array([100.0, 400.0]), np.array([1.5, -2.0]))
 >>> s, e, _ = geo.match(xy)
 >>> np.round(s, 1).tolist(), np.round(e, 1).tolist()
-[100.0, 400.0], [1.5, -2.0]
+([100.0, 400.0], [1.5, -2.0])
 """
 
 from __future__ import annotations

@@ -133,3 +133,12 @@ def test_minari_dataset_from_a_log_records_rider_controls(logs, tmp_path):
     assert ep.observations.shape[1] == 8 and not ep.actions.any()
     assert np.allclose(ep.infos["throttle"], ep.observations[:, 4], atol=1e-6)
     assert ep.infos["track_position_m"].max() > 2000
+
+
+def test_simulate_docstring_example_runs():
+    import doctest
+
+    from motocoach.training.ridelogs import simulate
+
+    result = doctest.testmod(simulate)
+    assert result.attempted > 0 and result.failed == 0

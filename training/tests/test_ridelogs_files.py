@@ -67,3 +67,22 @@ def test_cli_import_of_a_bad_file_is_one_red_line_and_status_2(tmp_path, capsys)
     assert main(["data", "import", str(p), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err and len(err.strip().splitlines()) <= 3
+
+
+@pytest.mark.parametrize("name", ["log", "readers", "session", "trackgeo"])
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"motocoach.training.ridelogs.{name}"))
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_expert_csv_ignores_screenshots_and_asks_for_the_speed_unit():
+    head = "episode,frame,timestamp,throttle,brake,steering,gear_up,gear_down,clutch,speed,rpm,gear,lap_time,screenshot\n"
+    rows = "".join(f"1,{i},{i * 0.05:.2f},0.5,0,0.1,0,0,0,{30 + i},9000,3,{i * 0.05:.2f},shots/{i}.png\n" for i in range(40))
+    with pytest.raises(RideLogError, match=r"'speed' has no unit in the file; give it with --units speed=UNIT"):
+        parse_text(head + rows, "e.csv")
+    log = parse_text(head + rows, "e.csv", units={"speed": "km/h"})
+    assert log.fmt == "expert" and "screenshot" in log.extra and log.rate_hz == pytest.approx(20)
+    assert not log.has_gps and log.channels["speed"][0] == pytest.approx(30 / 3.6)
