@@ -17,7 +17,7 @@ DEFAULT_OUT = Path("runs") / "logs"
 
 
 def _data_group(app: typer.Typer) -> typer.Typer:
-    for g in app.registered_groups:
+    for g in reversed(app.registered_groups):   # main() may build the app more than once: the newest group is live
         if g.name == "data" and g.typer_instance is not None:
             return g.typer_instance
     data_app = typer.Typer(help="Datasets and ride logs.", no_args_is_help=True)

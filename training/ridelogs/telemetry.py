@@ -33,6 +33,7 @@ RELOCK_S = 3.0               # after this long without agreement the fixes are b
 GAP_S = 0.5                  # a hole in the good fixes longer than this is a gap
 LINE_SMOOTH_S = 1.0          # centred moving average of the offset (GPS white noise)
 CUT_SKIP_M = 30.0            # a lap that skips more track than this is cut
+OFF_TRACK_M = 10.0           # most fixes this far outside the track edges: wrong track or origin
 _ORIGIN = re.compile(r"origin[=\s]\s*([-\d.]+)[ ,]+([-\d.]+)(?:[ ,]+([-\d.]+))?")
 
 
@@ -219,6 +220,10 @@ def log_to_telemetry(log: RideLog, track=None, *, origin: tuple[float, float, fl
         geo = TrackGeometry(tr)
         tk = log.t[keep]
         s_mod, e, _ = geo.match(xy[keep], speed_log[keep], tk)
+        off = geo.edges_exceeded(s_mod, e) > OFF_TRACK_M
+        if off.mean() > 0.5:
+            raise RideLogError(f"{log.source}: {100 * off.mean():.0f} % of the GPS fixes are more than {OFF_TRACK_M:g} m "
+                               f"outside the track {tr.name}; is it the right track, and is --origin its (0, 0)?")
     else:
         tr = track if isinstance(track, Track) else get_track(str(track))
         geo = TrackGeometry(tr)

@@ -142,3 +142,26 @@ def test_simulate_docstring_example_runs():
 
     result = doctest.testmod(simulate)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_log_on_the_wrong_track_is_refused(logs):
+    with pytest.raises(RideLogError, match="outside the track falcon"):
+        log_to_telemetry(logs[10], "falcon")
+
+
+def test_cli_export_then_import_writes_telemetry_quality_and_a_minari_dataset(tmp_path):
+    from motocoach.cli import main
+    from motocoach.training.datasets import load_transitions
+
+    assert main(["data", "export", "--track", "kestrel", "--laps", "1.3", "--rate", "10", "--format", "aim",
+                 "--seed", "7", "--out", str(tmp_path / "exp")]) == 0
+    log = tmp_path / "exp" / "ride_10hz.aim.csv"
+    assert log.is_file() and (tmp_path / "exp" / "truth.csv").is_file()
+    out, data = tmp_path / "imp", tmp_path / "data"
+    assert main(["data", "import", str(log), "--track", "kestrel", "--out", str(out), "--minari", str(data),
+                 "--all-laps"]) == 0
+    header = (out / "telemetry.csv").read_text().splitlines()[0]
+    assert header.startswith("t_s,lap,lap_kind,s_m,gap,speed,roll_angle")
+    assert (out / "quality.md").read_text().startswith("# Data quality: ride_10hz.aim.csv")
+    obs, acts = load_transitions(data, ["motocoach/log-ride-10hz-aim-v0"])     # what BC reads
+    assert obs.shape[1] == 8 and acts.shape == (len(obs), 3) and len(obs) > 500
