@@ -165,3 +165,17 @@ def test_cli_export_then_import_writes_telemetry_quality_and_a_minari_dataset(tm
     assert (out / "quality.md").read_text().startswith("# Data quality: ride_10hz.aim.csv")
     obs, acts = load_transitions(data, ["motocoach/log-ride-10hz-aim-v0"])     # what BC reads
     assert obs.shape[1] == 8 and acts.shape == (len(obs), 3) and len(obs) > 500
+
+
+def test_a_lap_that_skips_part_of_the_track_is_cut(ride, logs):
+    lg = logs[10]
+    a = np.searchsorted(lg.t, ride.crossings_t[0] + 30.0)      # 30 s into the first full lap ...
+    b = np.searchsorted(lg.t, lg.t[a] + 6.0)                    # ... 6 s of track are skipped
+    keep = np.r_[0:a, b:len(lg.t)]
+    t = lg.t[keep].copy()
+    t[a:] -= lg.t[b] - lg.t[a] - 0.1                            # and the clock does not show it
+    cut = type(lg)(**{**lg.__dict__, "t": t, "lines": lg.lines[keep],
+                      "channels": {k: v[keep] for k, v in lg.channels.items()}})
+    laps = log_to_telemetry(cut, "kestrel").laps
+    assert laps[1].kind == "cut" and "skipped" in laps[1].why
+    assert all(lp.kind == "valid" for lp in laps[2:-1])
