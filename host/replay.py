@@ -86,7 +86,7 @@ def replay(log: Path, *, track: str | None = None, origin=None, units: dict[str,
     from motocoach.device import dut as dutlib
     from motocoach.quantization.host_engine import HostEngine
     from motocoach.schema import load_schema
-    from motocoach.training.ridelogs.session import import_log
+    from motocoach.training.ridelogs.ingest import import_log
 
     say = stage or (lambda s: None)
     kind = dutlib.resolve_target(target, port)
@@ -151,13 +151,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Stream a logged ride through the unit; check every cue against the host engine; write replay.html.
 
-        Example: motocoach replay session.csv --track Catalunya.csv --origin 41.57,2.261 --target sil --fast
+        Example: motocoach replay ride.csv --track Catalunya.csv --origin 41.57,2.261 --target sil --fast
         """
         from rich.progress import Progress
 
         from motocoach.errors import RideLogError
         from motocoach.runs import RunDir
-        from motocoach.training.ridelogs.session import parse_origin, parse_units
+        from motocoach.training.ridelogs.ingest import parse_origin, parse_units
 
         if not log.is_file():
             raise RideLogError(f"cannot read ride log {log}: no such file")

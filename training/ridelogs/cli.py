@@ -1,4 +1,4 @@
-"""``motocoach data import | quality | export``: thin verbs over :mod:`~motocoach.training.ridelogs.session`.
+"""``motocoach data import | quality | export``: thin verbs over :mod:`~motocoach.training.ridelogs.ingest`.
 
 They join the ``data`` group that :mod:`motocoach.training.cli` creates (or create it).
 """
@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
     vehicle_opt = typer.Option("roadsport", "--vehicle", help="Vehicle profile for estimated pedals and grip.")
 
     def _import(log: Path, track, origin, units, rate, vehicle):
-        from motocoach.training.ridelogs.session import import_log, parse_origin, parse_units
+        from motocoach.training.ridelogs.ingest import import_log, parse_origin, parse_units
 
         with console.status("reading the log") as status:
             return import_log(log, track=track, origin=parse_origin(origin), units=parse_units(units), rate_hz=rate,
@@ -61,10 +61,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Import a ride log: 20 Hz telemetry CSV, quality report, and optionally a Minari dataset.
 
-        Example: motocoach data import session.csv --track Catalunya.csv --origin 41.57,2.261 --minari runs/data
+        Example: motocoach data import ride.csv --track Catalunya.csv --origin 41.57,2.261 --minari runs/data
         """
         from motocoach.training.ridelogs.quality import write_quality
-        from motocoach.training.ridelogs.session import write_telemetry_csv
+        from motocoach.training.ridelogs.ingest import write_telemetry_csv
 
         imp = _import(log, track, origin, units, rate, vehicle)
         folder = out or DEFAULT_OUT / log.stem
@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Data-quality report of a log (quality.json + quality.md): jitter, gaps, GPS jumps, laps, channels.
 
-        Example: motocoach data quality session.csv --track Catalunya.csv --origin 41.57,2.261
+        Example: motocoach data quality ride.csv --track Catalunya.csv --origin 41.57,2.261
         """
         from motocoach.training.ridelogs.quality import write_quality
 
@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
 
         Example: motocoach data export --track kestrel --rider amateur --rate 10 --format racechrono --out runs/logs/sim
         """
-        from motocoach.training.ridelogs.session import export_rides, parse_origin
+        from motocoach.training.ridelogs.ingest import export_rides, parse_origin
 
         with console.status("simulating") as status:
             paths = export_rides(out, track=track, rider=rider, laps=laps, rates=list(rate), formats=list(fmt),

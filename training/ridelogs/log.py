@@ -70,7 +70,7 @@ class RideLog:
         fmt: ``racechrono``, ``aim`` or ``expert``.
         t: (N,) seconds from the first sample, strictly increasing.
         channels: canonical name -> (N,) float array (NaN where not logged in that row).
-        meta: the file's header block (key -> value), e.g. session, venue, origin.
+        meta: the file's header block (key -> value), e.g. venue, rider, origin.
         lines: (N,) the file line of each sample, for error messages.
         extra: channels the file has that this tool does not use (name list).
         t0_unix: absolute start time when the file gives one.

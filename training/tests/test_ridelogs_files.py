@@ -35,9 +35,9 @@ def test_bad_files_name_the_line_and_column(tmp_path, text, match):
 
 
 def test_binary_file_is_refused_with_its_line(tmp_path):
-    p = tmp_path / "session.csv"
+    p = tmp_path / "ride.csv"
     p.write_bytes(b"Format,3\ntimestamp\n\x00\x01\x02binary")
-    with pytest.raises(RideLogError, match=r"session.csv:3: binary data"):
+    with pytest.raises(RideLogError, match=r"ride.csv:3: binary data"):
         read_log(p)
 
 
@@ -69,7 +69,7 @@ def test_cli_import_of_a_bad_file_is_one_red_line_and_status_2(tmp_path, capsys)
     assert "error:" in err and "Traceback" not in err and len(err.strip().splitlines()) <= 3
 
 
-@pytest.mark.parametrize("name", ["log", "readers", "session", "trackgeo"])
+@pytest.mark.parametrize("name", ["log", "readers", "ingest", "trackgeo"])
 def test_docstring_examples_run(name):
     import doctest
     import importlib
