@@ -33,6 +33,7 @@ RELOCK_S = 3.0               # after this long without agreement the fixes are b
 GAP_S = 0.5                  # a hole in the good fixes longer than this is a gap
 LINE_SMOOTH_S = 1.0          # centred moving average of the offset (GPS white noise)
 CUT_SKIP_M = 30.0            # a lap that skips more track than this is cut
+ROLL_BLEND_S = 2.0           # roll-rate integral vs steady-turn lean: the crossover time
 OFF_TRACK_M = 10.0           # most fixes this far outside the track edges: wrong track or origin
 _ORIGIN = re.compile(r"origin[=\s]\s*([-\d.]+)[ ,]+([-\d.]+)(?:[ ,]+([-\d.]+))?")
 
@@ -276,10 +277,13 @@ def log_to_telemetry(log: RideLog, track=None, *, origin: tuple[float, float, fl
         lean20 = -lean20
         notes.append("lean was logged positive to the left; flipped to the schema's positive right")
     if lean20 is None and log.has("roll_rate"):
+        # complementary filter: the integrated roll rate for what changes within ROLL_BLEND_S, the
+        # steady-turn lean atan(lateral g) for the slow part (the integral drifts)
         rr = _interp(t20, log.t, log.channels["roll_rate"])
-        lean20 = np.cumsum(rr) * dt
-        lean20 -= _smooth(lean20, int(10 / dt))     # integration drift: keep what changes within 10 s
-        estimated["roll_angle"] = "integrated roll rate, drift removed over 10 s"
+        integral = np.cumsum(np.nan_to_num(rr)) * dt
+        steady = np.degrees(np.arctan(lat20))
+        lean20 = integral + _smooth(steady - integral, int(ROLL_BLEND_S / dt))
+        estimated["roll_angle"] = f"integrated roll rate, pulled to atan(lateral g) over {ROLL_BLEND_S:g} s"
     if lean20 is None:
         lean20 = np.degrees(np.arctan(lat20))
         estimated["roll_angle"] = "atan(lateral g): the lean of a steady turn"

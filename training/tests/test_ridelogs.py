@@ -179,3 +179,12 @@ def test_a_lap_that_skips_part_of_the_track_is_cut(ride, logs):
     laps = log_to_telemetry(cut, "kestrel").laps
     assert laps[1].kind == "cut" and "skipped" in laps[1].why
     assert all(lp.kind == "valid" for lp in laps[2:-1])
+
+
+def test_lean_from_a_roll_rate_channel_is_estimated_and_close(ride, logs):
+    lg = logs[25]
+    rate = np.gradient(lg.channels["lean"], lg.t)          # a gyro: the noisy lean's derivative
+    ch = {k: v for k, v in lg.channels.items() if k != "lean"}
+    tel = log_to_telemetry(type(lg)(**{**lg.__dict__, "channels": {**ch, "roll_rate": rate}}), "kestrel")
+    assert "integrated roll rate" in tel.estimated["roll_angle"]
+    assert errors_vs_truth(tel, ride)["roll_angle"] < TOL["roll_angle"]
