@@ -4,8 +4,8 @@ The log becomes the unit's 20 Hz telemetry (:mod:`motocoach.training.ridelogs`),
 goes to the unit (SIL by default, QEMU, or a real board on a serial port) as the HIL suite
 sends it, and every answer is checked bit for bit against the host reference engine
 (:class:`~motocoach.quantization.host_engine.HostEngine`) built from the same manifest. The
-cues come from the host engine's actions, decoded as the simulator decodes them
-(:func:`motocoach.training.sim.decode_cues`); latency is host send -> reply, with a lost
+cues are the unit's answers, decoded in the product's cue language
+(:func:`motocoach.lap_report.cue_kinds`); latency is host send -> reply, with a lost
 reply counted as infinite, as in the HIL suite. ``runs/<name>/replay.html`` is the rider's page.
 """
 
@@ -78,7 +78,7 @@ def compare(device: list, host: np.ndarray) -> tuple[int, int]:
 
 
 def replay(log: Path, *, track: str | None = None, origin=None, units: dict[str, str] | None = None,
-           rate_hz: float | None = None, target: str = "sil", port: str | None = None, baud: int | None = None,
+           rate_hz: float | None = None, target: str | None = None, port: str | None = None, baud: int | None = None,
            realtime: bool = True, lap: int | None = None, manifest: Path = FACTORY_MANIFEST,
            firmware: Path | None = None, out_dir: Path, vehicle: str = "roadsport",
            progress: Callable[[int, int], None] | None = None, stage: Callable[[str], None] | None = None) -> ReplayResult:
@@ -113,8 +113,11 @@ def replay(log: Path, *, track: str | None = None, origin=None, units: dict[str,
     mism, lost = compare(res.outputs, want)
     lat = dutlib.latency_summary(res.latency_s)
     names = load_schema().feature_names
+    # the cues are the unit's own answers (a lost frame gives none); the host engine only checks them
+    answered = np.array([o is not None for o in res.outputs])
+    unit_out = np.array([o if o is not None else (0, 0, 0) for o in res.outputs], np.int8).reshape(-1, 3)
     full_actions = np.zeros((len(tel.t), actions.shape[1]), np.float32)
-    full_actions[rows] = actions
+    full_actions[rows[answered]] = engine.dequantize(unit_out[answered])
     cues = [c for c in cue_onsets(full_actions, tel, names) if c.row in set(rows.tolist())]
     result = ReplayResult(len(frames), mism, lost, lat, where, cues, out_dir, res.outputs, want)
     doc = {"log": str(log), "target": kind, "where": where, "mode": "realtime" if realtime else "fast",
@@ -139,7 +142,7 @@ def register(app: typer.Typer) -> None:
         track: Optional[str] = typer.Option(None, "--track", help="Circuit CSV; default: built from the logged laps."),
         origin: Optional[str] = typer.Option(None, "--origin", help="LAT,LON of the track CSV's (0, 0)."),
         units: Optional[list[str]] = typer.Option(None, "--units", help="CHANNEL=UNIT for columns without a unit; repeat."),
-        target: str = typer.Option("sil", "--target", help="sil | qemu | serial"),
+        target: Optional[str] = typer.Option(None, "--target", help="sil (default) | qemu | serial; --port alone means serial."),
         port: Optional[str] = typer.Option(None, "--port", help="Serial port of a real board (means --target serial)."),
         baud: Optional[int] = typer.Option(None, "--baud", help="Baud rate (default 921600)."),
         realtime: bool = typer.Option(True, "--realtime/--fast", help="20 Hz like on the bike, or as fast as the unit answers."),
@@ -161,7 +164,8 @@ def register(app: typer.Typer) -> None:
 
         if not log.is_file():
             raise RideLogError(f"cannot read ride log {log}: no such file")
-        run = RunDir.create(name or f"replay-{log.stem}", config={"verb": "replay", "log": str(log), "target": target})
+        run = RunDir.create(name or f"replay-{log.stem}", config={"verb": "replay", "log": str(log), "target": target,
+                                                                    "port": port})
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("preparing", total=None)
             res = replay(log, track=track, origin=parse_origin(origin), units=parse_units(units), target=target,

@@ -40,6 +40,15 @@ def test_replay_through_sil_matches_the_host_engine(tmp_path):
     assert res.where == "sil" and res.frames > 1000
     assert res.lost == 0 and res.mismatches == 0
     assert len({tuple(o) for o in res.host_outputs.tolist()}) > 5, "too few distinct outputs to mean anything"
+    # the cues recorded from the unit's answers are the host engine's cues
+    from motocoach.lap_report import cue_kinds
+    from motocoach.quantization.host_engine import HostEngine
+    from motocoach.replay import FACTORY_MANIFEST
+
+    a = HostEngine.from_manifest(FACTORY_MANIFEST).dequantize(res.host_outputs).astype(np.float64)
+    kinds = cue_kinds({"cue_left": a[:, 0], "cue_right": a[:, 1], "cue_freq01": a[:, 2]})
+    onsets = [i for i, k in enumerate(kinds) if k is not None and (i == 0 or kinds[i - 1] != k)]
+    assert [c.row for c in res.cues] == onsets
     doc = json.loads((tmp_path / "run" / "replay.json").read_text())
     assert doc["mismatches"] == 0 and len(doc["cues"]) == len(res.cues) > 0
     assert set(doc["cues"][0]["telemetry"]) >= {"speed", "roll_angle", "throttle", "brake"}
