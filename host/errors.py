@@ -53,3 +53,7 @@ class BundleError(MotoCoachError):
 
 class ToolError(MotoCoachError):
     """An external tool (compiler, QEMU, esptool, pio) is missing or failed."""
+
+
+class RideLogError(MotoCoachError):
+    """A ride log (RaceChrono, AiM or expert-data CSV) that cannot be imported; names the line and column."""

@@ -17,7 +17,7 @@ DEFAULT_DATA = Path("runs") / "data"
 
 
 def register(app: typer.Typer) -> None:
-    data_app = typer.Typer(help="Simulated rider datasets (Minari).", no_args_is_help=True)
+    data_app = typer.Typer(help="Rider datasets (Minari) and riders' own ride logs.", no_args_is_help=True)
     app.add_typer(data_app, name="data")
 
     @data_app.command("generate")
