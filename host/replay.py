@@ -162,6 +162,9 @@ def register(app: typer.Typer) -> None:
         from motocoach.runs import RunDir
         from motocoach.training.ridelogs.ingest import parse_origin, parse_units
 
+        if log.is_dir():
+            logs = sorted(p.name for p in log.glob("*.csv"))
+            raise RideLogError(f"{log} is a folder; give one log file" + (f", e.g. {log / logs[0]}" if logs else ""))
         if not log.is_file():
             raise RideLogError(f"cannot read ride log {log}: no such file")
         run = RunDir.create(name or f"replay-{log.stem}", config={"verb": "replay", "log": str(log), "target": target,
