@@ -219,7 +219,7 @@ def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int 
                                                   "seconds": round(t_bc, 2)},
         "ppo": {"steps": int(model.num_timesteps), "value_warmup_steps": warm, "seconds": round(t_ppo, 2),
                 "steps_per_s": round(model.num_timesteps / max(t_ppo, 1e-9), 1),
-                riders": list(p.riders), "tracks": [Path(t).stem if t.endswith(".csv") else t for t in tracks],
+                "riders": list(p.riders), "tracks": [Path(t).stem if t.endswith(".csv") else t for t in tracks],
                 "safety": None if budget is None else {
                     "violation_budget_rate": budget.budget, "lambda_final": budget.lam,
                     "violation_rate_last": budget.history[-1][0] if budget.history else None,
