@@ -61,9 +61,13 @@ PRESETS: dict[str, TrainPreset] = {
     "demo": TrainPreset(bc_epochs=30, bc_batch=512, bc_lr=2e-3, ppo_steps=300_000, value_warmup_frac=0.2,
                         envs_per_track=32, n_steps=128, batch_size=2048, n_epochs=4,
                         learning_rate=1e-4, log_std_init=-2.0, tracks=TRAIN_TRACKS),
+    # The committed policy: generated tracks plus two real circuits (the other two stay held
+    # out), under the violation budget; chosen on validation tracks (docs/training.md).
     "default": TrainPreset(bc_epochs=60, bc_batch=512, bc_lr=2e-3, ppo_steps=2_000_000,
                            value_warmup_frac=0.1, envs_per_track=32, n_steps=256, batch_size=4096,
-                           n_epochs=5, learning_rate=1e-4, log_std_init=-2.0, tracks=TRAIN_TRACKS),
+                           n_epochs=5, learning_rate=3e-4, log_std_init=-1.5, tracks=TRAIN_TRACKS,
+                           real_tracks=("Silverstone", "Nuerburgring"), violation_budget=1.0,
+                           lambda_lr=0.1),
 }
 
 

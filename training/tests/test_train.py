@@ -134,3 +134,16 @@ def test_unknown_preset_is_a_clear_error(data_root, tmp_path):
 
     with pytest.raises(ConfigError, match="demo"):
         train(tmp_path, preset="huge", dataset_root=data_root)
+
+
+def test_committed_policy_was_trained_with_the_current_default_preset():
+    """A changed default preset means the committed policy is stale: retrain with `make models`."""
+    from dataclasses import asdict
+    from importlib import resources
+
+    from motocoach.training.train import PRESETS
+
+    meta = json.loads(resources.files("motocoach.training").joinpath("default_policy", "policy.json").read_text())
+    want = json.loads(json.dumps(asdict(PRESETS["default"])))     # tuples as lists, like the file
+    assert meta["preset"] == "default" and meta["preset_config"] == want
+    assert meta["schema_hash"] == load_schema().hash
