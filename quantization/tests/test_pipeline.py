@@ -30,6 +30,30 @@ def test_report_contents(quantized):
         assert (quantized.report_path.parent / png).stat().st_size > 1000
 
 
+def test_ptq_and_qat_are_both_converted_checked_and_the_better_one_kept(quantized, policy_path):
+    from motocoach.quantization.tflite_model import parse_tflite
+    from motocoach.training.policy_net import load_actor
+
+    r = json.loads(quantized.report_path.read_text())
+    cmp = r["comparison"]
+    assert set(cmp) == {"ptq", "qat"} and r["quantizer"] in cmp
+    best = max(v["decision_agreement"] for v in cmp.values())
+    assert cmp[r["quantizer"]]["decision_agreement"] == best == r["checks"]["decision_agreement"]["all"]
+    run = quantized.report_path.parent
+    kept = run / r["quantizer"] / "checks_model.tflite"
+    assert kept.read_bytes() == quantized.tflite.read_bytes()
+    # the fine-tuned copy is a normal policy file with the teacher's architecture
+    student, teacher = load_actor(run / "qat" / "qat_policy.pt"), load_actor(policy_path)
+    assert student.arch() == teacher.arch()
+    assert any(not np.array_equal(a.detach().numpy(), b.detach().numpy())
+               for a, b in zip(student.parameters(), teacher.parameters()))
+    # onnx2tf calibrated the LOGISTIC input to the range the fine-tuning trained with
+    q = r["qat"]
+    conv = parse_tflite((run / "qat" / "checks_model.tflite").read_bytes()).head_input.scale
+    assert conv == pytest.approx(q["logistic_input_scale_trained"], rel=0.02)
+    assert abs(q["ranges"][-1][0]) <= abs(q["teacher_ranges"][-1][0]) + 1e-6 or q["logit_bound"] >= abs(q["ranges"][-1][0])
+
+
 def test_onnx_is_single_file_opset17(quantized):
     import onnx
 
