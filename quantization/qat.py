@@ -152,8 +152,6 @@ def _finetune(teacher, train_rows, calib, cfg, on_step):
     student = copy.deepcopy(teacher).train()
     x_all = torch.from_numpy(np.concatenate([train_rows, calib]).astype(np.float32))
     x_cal = torch.from_numpy(np.asarray(calib, np.float32))
-    with torch.no_grad():
-        y_all = teacher(x_all)
     gen = torch.Generator().manual_seed(cfg.seed)
 
     def bound_penalty():
@@ -161,10 +159,15 @@ def _finetune(teacher, train_rows, calib, cfg, on_step):
         return torch.sum(torch.relu(student.logits(x_cal).abs() - cfg.logit_bound) ** 2) / cfg.batch
 
     opt = torch.optim.Adam(student.parameters(), lr=cfg.shrink_lr)
+    def batch():
+        x = x_all[torch.randint(0, len(x_all), (cfg.batch,), generator=gen)]
+        with torch.no_grad():
+            return x, teacher(x)  # the teacher is the label
+
     for _ in range(cfg.shrink_steps):
-        idx = torch.randint(0, len(x_all), (cfg.batch,), generator=gen)
-        z = student.logits(x_all[idx])
-        fit = torch.mean(((torch.sigmoid(z) - y_all[idx]) / OUT_SCALE) ** 2)
+        x, y_t = batch()
+        z = student.logits(x)
+        fit = torch.mean(((torch.sigmoid(z) - y_t) / OUT_SCALE) ** 2)
         loss = fit + cfg.bound_weight * (torch.mean(torch.relu(z.abs() - cfg.logit_bound) ** 2) + bound_penalty())
         opt.zero_grad()
         loss.backward()
@@ -175,9 +178,9 @@ def _finetune(teacher, train_rows, calib, cfg, on_step):
     for step in range(cfg.steps):
         if step % cfg.range_every == 0:
             rng = ranges(student, calib)
-        idx = torch.randint(0, len(x_all), (cfg.batch,), generator=gen)
-        y = fake_quant_forward(student, x_all[idx], rng)
-        fit = torch.mean(((y - y_all[idx]) / OUT_SCALE) ** 2)  # in output LSB^2
+        x, y_t = batch()
+        y = fake_quant_forward(student, x, rng)
+        fit = torch.mean(((y - y_t) / OUT_SCALE) ** 2)  # in output LSB^2
         loss = fit + cfg.bound_weight * bound_penalty()
         opt.zero_grad()
         loss.backward()
