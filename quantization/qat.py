@@ -50,7 +50,7 @@ class QatConfig:
         seed: seed of the batch sampler.
     """
 
-    shrink_steps: int = 2000
+    shrink_steps: int = 10000
     steps: int = 1000
     batch: int = 512
     shrink_lr: float = 1e-3
