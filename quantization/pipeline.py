@@ -173,4 +173,7 @@ def provenance(report: dict[str, Any]) -> dict[str, Any]:
             "calibration_rows": cal.get("rows_calibration"), "calibration_seed": cal.get("seed"),
             "tool_versions": report.get("versions", {}),
             "quantizer": "onnx2tf full-int8, per-channel" + (
-                ", quantization-aware fine-tuned" if report.get("quantizer") == "qat" else "")}
+                ", quantization-aware fine-tuned" if report.get("quantizer") == "qat" else ""),
+            # both candidates' decision agreement on the quantize step's held-out rows
+            "decision_agreement_heldout": {k: round(v["decision_agreement"], 6)
+                                           for k, v in report.get("comparison", {}).items()}}
