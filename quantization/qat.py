@@ -111,7 +111,7 @@ def ranges(actor, calib: np.ndarray) -> list[tuple[float, float]]:
     return out
 
 
-def fake_quant_forward(actor, x, rng: list[tuple[float, float]], *, with_logits: bool = False):
+def fake_quant_forward(actor, x, rng: list[tuple[float, float]]):
     """The student's forward pass as the int8 model computes it (up to integer rounding)."""
     import torch
 
@@ -121,7 +121,7 @@ def fake_quant_forward(actor, x, rng: list[tuple[float, float]], *, with_logits:
         h = _fq_asym(torch.relu(torch.nn.functional.linear(h, _fq_weight(lin.weight), lin.bias)), *rng[k + 1])
     z = torch.nn.functional.linear(h, _fq_weight(lins[-1].weight), lins[-1].bias)
     y = _fq_output(torch.sigmoid(_fq_asym(z, *rng[-1])))
-    return (y, z) if with_logits else y
+    return y
 
 
 def finetune(teacher, train_rows: np.ndarray, calib: np.ndarray, cfg: QatConfig | None = None,
