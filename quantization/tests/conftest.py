@@ -67,7 +67,7 @@ def policy_path(workdir, telemetry) -> Path:
 
 @pytest.fixture(scope="session")
 def quantized(workdir, policy_path, dataset_root):
-    """The quantize run of the session: post-training and (short) quantization-aware, two
+    """The quantize run all these tests share: post-training and (short) quantization-aware, two
     onnx2tf conversions (about 25 s)."""
     from motocoach.quantization.pipeline import quantize
     from motocoach.quantization.qat import QatConfig
