@@ -12,10 +12,14 @@ WHERE = ("host", "sil", "qemu", "hardware")
 
 
 def write_result(bench: str, where: str, metrics: dict[str, float], command: str = "make bench",
-                 notes: str = "") -> Path:
-    """Validate and write one result file; return its path."""
-    if where not in WHERE:
-        raise ValueError(f"where must be one of {WHERE}, got {where!r}")
+                 notes: str = "", where_by_metric: dict[str, str] | None = None) -> Path:
+    """Validate and write one result file; return its path. ``where_by_metric`` labels the
+    metrics measured somewhere other than ``where`` (e.g. host figures in a qemu file)."""
+    for w in (where, *(where_by_metric or {}).values()):
+        if w not in WHERE:
+            raise ValueError(f"where must be one of {WHERE}, got {w!r}")
+    if set(where_by_metric or {}) - set(metrics):
+        raise ValueError("where_by_metric names a metric that is not in metrics")
     clean: dict[str, float] = {}
     for k, v in metrics.items():
         v = float(v)
@@ -24,6 +28,8 @@ def write_result(bench: str, where: str, metrics: dict[str, float], command: str
         clean[k] = int(v) if v.is_integer() and abs(v) < 2**53 else round(v, 6)
     doc = {"bench": bench, "where": where, "metrics": clean, "command": command,
            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if where_by_metric:
+        doc["where_by_metric"] = dict(where_by_metric)
     if notes:
         doc["notes"] = notes
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -58,6 +58,12 @@ def render_schema_header(schema: FeatureSchema | None = None) -> str:
         arr("SCHEMA_NORM_OFFSET", [f.offset for f in s.features]),
         arr("SCHEMA_NORM_SCALE", [f.scale for f in s.features]),
         "#define SCHEMA_FEATURE_NAMES { " + ", ".join(f'"{f.name}"' for f in s.features) + " }",
+        "",
+        "/* Cue language: a motor is on at intensity >= CUE_MOTOR_ON; both on at >= CUE_HIGH_MIN_HZ",
+        "   = brake / slow down, at <= CUE_LOW_MAX_HZ = more throttle, in between no meaning. */",
+        f"#define CUE_MOTOR_ON {_c_float(s.cues.motor_on)}",
+        f"#define CUE_LOW_MAX_HZ {_c_float(s.cues.low_max_hz)}",
+        f"#define CUE_HIGH_MIN_HZ {_c_float(s.cues.high_min_hz)}",
         "", "#endif /* MOTOCOACH_FEATURE_SCHEMA_H */", ""]
     return "\n".join(lines)
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from motocoach.schema import load_schema
+
 
 def _img(path: Path) -> str:
     if not path.exists():
@@ -107,7 +109,9 @@ def write_html(run_dir: Path, s: dict[str, Any]) -> Path:
         ("coached lap violations / cue steps",
          f"{lap['coached']['violations']} / {lap['coached']['cue_steps']}", "host simulator"),
         ("int8 vs float, max |error| of an action (0..1)", fmt(s["int8"]["max_abs_err01"]), "host (TFLM vs torch)"),
-        ("decision agreement float vs int8", fmt(s["int8"]["decision_agreement"].get("all")), "host"),
+        (f"decision agreement float vs int8 (cue language: on at >= {load_schema().cues.motor_on:g}; "
+         f"{str(s['int8'].get('quantizer', 'ptq')).upper()} model)",
+         fmt(s["int8"]["decision_agreement"].get("all")), "host"),
         ("unit int8 outputs != host engine (lap)", str(lap["coached"]["mismatches"]), "sil vs host (TFLM)"),
         ("latency p50 / p95 / p99 / max",
          " / ".join(fmt(la[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")) + " ms",

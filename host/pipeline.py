@@ -253,7 +253,8 @@ def _run_demo(run: RunDir, con: Console, *, preset: str, seed: int, realtime: bo
         q = quantize(policy, run.path, dataset_root=run.path / "data", seed=seed)
         summary["int8"] = {"max_abs_err01": q.report["checks"]["int8_max_abs_err01"],
                            "float_vs_int8": q.report["checks"]["float_vs_int8"],
-                           "decision_agreement": q.report["checks"]["decision_agreement"]}
+                           "decision_agreement": q.report["checks"]["decision_agreement"],
+                           "quantizer": q.report["quantizer"], "comparison": q.report["comparison"]}
     with st.stage("codegen"):
         model_dir = prepare_model_dir(q.tflite, run.path / "coach_model", f"demo-{name}"[:15],
                                       provenance(q.report))
@@ -365,6 +366,8 @@ def print_summary(con: Console, s: dict[str, Any]) -> None:
             t.add_row(f"mean lap gain over {len(hs['seeds'])} seeds",
                       "n/a (no seed finished both laps)" if gs is None else f"{gs:+.2f} %", "host sim + host int8")
     t.add_row("int8 vs float max |err| (action, 0..1)", f"{s['int8']['max_abs_err01']:.4f}", "host (TFLM)")
+    t.add_row(f"decisions agree float vs int8 ({str(s['int8'].get('quantizer', 'ptq')).upper()})",
+              f"{s['int8']['decision_agreement']['all']:.2%}", "host (TFLM), cue language of the schema")
     t.add_row("unit outputs != host engine", str(lap["coached"]["mismatches"]), "sil vs host")
     la = lap["latency"]
     t.add_row("lap latency p50 / p99 / max", f"{la['p50_ms']:.2f} / {la['p99_ms']:.2f} / {la['max_ms']:.2f} ms",

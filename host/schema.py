@@ -61,6 +61,41 @@ class Quantity:
 
 
 @dataclass(frozen=True)
+class CueLanguage:
+    """What the three actions mean to the rider; the simulator, the checks and the firmware
+    (through ``feature_schema.h``) all decide "on" and the frequency band with these values.
+
+    Args:
+        motor_on: a motor is on at normalized intensity >= this.
+        low_max_hz: both motors on at <= this frequency = more throttle / carry speed.
+        high_min_hz: both motors on at >= this frequency = brake / slow down.
+
+    >>> c = load_schema().cues
+    >>> c.decisions(np.array([[0.9, 0.1, 1.0], [0.3, 0.29, 0.0], [0.0, 0.0, 0.5]], np.float32)).tolist()
+    [[1, 0, 2], [1, 0, 0], [0, 0, 1]]
+    """
+
+    motor_on: float
+    low_max_hz: float
+    high_min_hz: float
+
+    def band(self, freq_hz: np.ndarray) -> np.ndarray:
+        """Frequency band per row: 0 low (throttle), 1 middle (no meaning), 2 high (brake)."""
+        f = np.asarray(freq_hz)
+        return np.where(f <= self.low_max_hz, 0, np.where(f >= self.high_min_hz, 2, 1)).astype(np.int32)
+
+    def decisions(self, actions01: np.ndarray) -> np.ndarray:
+        """(N, 3) normalized actions -> (N, 3) ints: left on, right on, frequency band 0/1/2.
+
+        Two action rows make the same coaching decision when these rows are equal.
+        """
+        a = np.clip(np.asarray(actions01, dtype=np.float32), 0.0, 1.0)
+        freq = load_schema().actions_to_physical(a)[:, 2]
+        return np.stack([a[:, 0] >= self.motor_on, a[:, 1] >= self.motor_on, self.band(freq)],
+                        axis=1).astype(np.int32)
+
+
+@dataclass(frozen=True)
 class FeatureSchema:
     """Ordered telemetry features and actions, with a stable hash.
 
@@ -70,6 +105,9 @@ class FeatureSchema:
         rate_hz: telemetry / control rate.
         features: telemetry features in wire and network order.
         actions: the haptic outputs in network order.
+        cues: the cue language (motor-on threshold, frequency bands). Not part of :attr:`hash`:
+            the hash pins the model's inputs and outputs; the cue language is how the firmware
+            renders the outputs, and it travels with the firmware's generated header.
     """
 
     name: str
@@ -77,6 +115,7 @@ class FeatureSchema:
     rate_hz: int
     features: tuple[Quantity, ...]
     actions: tuple[Quantity, ...]
+    cues: CueLanguage
 
     @property
     def n_features(self) -> int:
@@ -188,10 +227,16 @@ def parse_schema(doc: dict, source: str = "schema") -> FeatureSchema:
     try:
         feats = tuple(_quantity(f, f"{source} features") for f in doc["features"])
         acts = tuple(_quantity(a, f"{source} actions") for a in doc["actions"])
+        c = doc["cues"]
+        cues = CueLanguage(float(c["motor_on"]), float(c["low_max_hz"]), float(c["high_min_hz"]))
         schema = FeatureSchema(str(doc["name"]), int(doc["version"]), int(doc["rate_hz"]),
-                               feats, acts)
+                               feats, acts, cues)
     except KeyError as e:
         raise SchemaError(f"{source}: missing key {e}") from e
+    except (TypeError, ValueError) as e:
+        raise SchemaError(f"{source}: cues need numbers motor_on, low_max_hz, high_min_hz ({e})") from e
+    if not (0.0 < cues.motor_on <= 1.0 and cues.low_max_hz < cues.high_min_hz):
+        raise SchemaError(f"{source} cues: need 0 < motor_on <= 1 and low_max_hz < high_min_hz")
     names = schema.feature_names + schema.action_names
     if len(set(names)) != len(names):
         raise SchemaError(f"{source}: feature and action names must be unique")

@@ -39,11 +39,13 @@ CODES_WARN = 32
 
 @dataclass
 class Calibration:
-    """Calibration rows (normalized), held-out rows (physical) and the coverage report."""
+    """Calibration rows (normalized), held-out rows (physical), every non-held-out row
+    (normalized: what quantization-aware fine-tuning may learn from) and the coverage report."""
 
     calib: np.ndarray
     heldout: np.ndarray
     report: dict[str, Any]
+    train: np.ndarray
 
 
 def coverage(telemetry: np.ndarray, schema: FeatureSchema | None = None) -> list[dict[str, Any]]:
@@ -111,4 +113,4 @@ def build_calibration(telemetry: np.ndarray, *, n_calib: int = 2000, n_heldout: 
     report = {"rows_total": int(len(x)), "rows_calibration": int(len(calib)), "rows_heldout": int(n_held),
               "range_limit_rows": 2 * s.n_features if add_range_limits else 0, "seed": seed,
               "features": rows, "warnings": warnings_for(rows)}
-    return Calibration(calib.astype(np.float32), held, report)
+    return Calibration(calib.astype(np.float32), held, report, s.normalize(pool))

@@ -126,6 +126,68 @@ def build_rv32_counter(out_dir: Path, model_dir: Path = ENGINE_DIR, opt: str = "
     return elf
 
 
+def _image_bytes(elf: Path) -> int:
+    """Bytes an ELF puts in flash: code, read-only data and the initial values of .data."""
+    r = subprocess.run(["riscv64-unknown-elf-size", "-A", str(elf)], capture_output=True, text=True, check=True)
+    total = 0
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1].isdigit() and parts[0].startswith(
+                (".text", ".rodata", ".srodata", ".data", ".sdata", ".init", ".fini")):
+            total += int(parts[1])
+    return total
+
+
+def rv32_flash_all_in(out_dir: Path, model_dir: Path = ENGINE_DIR, opt: str = "-Os") -> dict[str, int]:
+    """Flash of the engine with everything it pulls in (loader, SHA-256, the float input
+    quantizer, soft-float and ``roundf``): the image of a program that calls every engine entry
+    point minus the same program calling none (csrc/rv32_flash.c), both linked with
+    --gc-sections at ``opt``; plus the bytes of its SHA-256, soft-float and libc/libm symbols."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _run(["make", "-s", "-C", str(FIRMWARE_DIR), "rv32-sodium"], "rv32 build of libsodium's few files")
+    sizes: dict[str, int] = {}
+    for name, defs in (("all", ["-DENGINE_ALL"]), ("none", [])):
+        elf = out_dir / f"rv32_flash_{name}.elf"
+        _run(["riscv64-unknown-elf-gcc", *RV32_FLAGS, "--oslib=semihost", "--crt0=semihost", *CFLAGS, opt, *defs,
+              "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections",
+              f"-I{model_dir}", f"-I{ENGINE_DIR}", f"-I{CORE_INC}", f"-I{RV32_SODIUM_INC}", *RV32_MEM,
+              str(CSRC / "rv32_flash.c"), str(ENGINE_DIR / "coach_engine.c"), str(CORE_INC / "sha256.c"),
+              str(model_dir / "coach_model_data.c"), str(RV32_SODIUM_LIB), "-o", str(elf), "-lm"],
+             "rv32imc link for the all-in flash size")
+        sizes[name] = _image_bytes(elf)
+    parts = _new_symbol_bytes(out_dir / "rv32_flash_all.elf", out_dir / "rv32_flash_none.elf")
+    return {"flash_all_in": sizes["all"] - sizes["none"], **parts}
+
+
+#: Symbol families of the all-in flash breakdown (by name; the rest is engine code and model data).
+_SHA_SYMBOLS = ("SHA256", "sha256", "crypto_hash_sha256", "Krnd", "PAD")
+
+
+def _new_symbol_bytes(elf_all: Path, elf_none: Path) -> dict[str, int]:
+    """Bytes of the symbols only ``elf_all`` has, by family: SHA-256, soft-float/libgcc, libm/libc."""
+    def syms(elf: Path) -> dict[int, tuple[str, int]]:
+        r = subprocess.run(["riscv64-unknown-elf-nm", "-S", str(elf)], capture_output=True, text=True, check=True)
+        out = {}
+        for line in r.stdout.splitlines():
+            p = line.split()
+            if len(p) == 4 and p[2] in "tTrRdDsSgG":
+                out[int(p[0], 16)] = (p[3], int(p[1], 16))  # by address: aliases count once
+        return out
+
+    none_names = {n for n, _ in syms(elf_none).values()}
+    parts = {"sha256_bytes": 0, "softfloat_bytes": 0, "libc_libm_bytes": 0}
+    for name, size in syms(elf_all).values():
+        if name in none_names:
+            continue
+        if any(k in name for k in _SHA_SYMBOLS):
+            parts["sha256_bytes"] += size
+        elif name.startswith("__"):
+            parts["softfloat_bytes"] += size
+        elif name in ("roundf", "memchr", "memcmp", "memcpy", "memset"):
+            parts["libc_libm_bytes"] += size
+    return parts
+
+
 def count_rv32(elf: Path, timeout_s: float = 60.0) -> dict[str, int]:
     """Run under QEMU with -icount shift=0 (instret = guest instructions); parse the counts."""
     if shutil.which(QEMU_CMD[0]) is None:
@@ -149,7 +211,8 @@ def rv32_section_sizes(out_dir: Path, model_dir: Path = ENGINE_DIR) -> dict[str,
     for src, key in ((ENGINE_DIR / "coach_engine.c", "engine_text"), (model_dir / "coach_model_data.c", "model_rodata")):
         obj = out_dir / (src.stem + ".o")
         _run(["riscv64-unknown-elf-gcc", *RV32_FLAGS, *CFLAGS, "-Os", "-ffunction-sections", "-fdata-sections",
-              "-fstack-usage", f"-I{model_dir}", f"-I{ENGINE_DIR}", f"-I{CORE_INC}", "-c", str(src), "-o", str(obj)],
+              "-fstack-usage", f"-I{model_dir}", f"-I{ENGINE_DIR}", f"-I{CORE_INC}", f"-I{RV32_SODIUM_INC}",
+              "-c", str(src), "-o", str(obj)],
              "rv32imc compile for section sizes")
         r = subprocess.run(["riscv64-unknown-elf-size", "-A", str(obj)], capture_output=True, text=True, check=True)
         for line in r.stdout.splitlines():

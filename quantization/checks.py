@@ -22,22 +22,22 @@ from motocoach.quantization.tflite_model import parse_tflite
 from motocoach.quantization.tflm import litert_run, tflm_arena_bytes
 from motocoach.schema import load_schema
 
-#: A motor counts as "on" above this normalized intensity.
-MOTOR_ON = 0.5
-
-
 def decisions(actions01: np.ndarray) -> np.ndarray:
-    """(N, 3) normalized actions -> (N, 3) ints: left on, right on, frequency band 0/1/2.
-
-    Bands follow the cue language in the schema: low <= 100 Hz, high >= 200 Hz.
+    """(N, 3) normalized actions -> (N, 3) ints: left on, right on, frequency band 0/1/2,
+    by the schema's cue language (:meth:`motocoach.schema.CueLanguage.decisions`).
 
     >>> decisions(np.array([[0.9, 0.1, 1.0], [0.0, 0.0, 0.0]], np.float32)).tolist()
     [[1, 0, 2], [0, 0, 0]]
     """
-    s = load_schema()
-    phys = s.actions_to_physical(actions01)
-    band = np.where(phys[:, 2] <= 100.0, 0, np.where(phys[:, 2] >= 200.0, 2, 1))
-    return np.stack([actions01[:, 0] > MOTOR_ON, actions01[:, 1] > MOTOR_ON, band], axis=1).astype(np.int32)
+    return load_schema().cues.decisions(actions01)
+
+
+def decision_agreement(y_a: np.ndarray, y_b: np.ndarray) -> dict[str, float]:
+    """Share of rows where two action arrays make the same coaching decision, per channel and in all."""
+    d_a, d_b = decisions(y_a), decisions(y_b)
+    return {"left_on": float(np.mean(d_a[:, 0] == d_b[:, 0])), "right_on": float(np.mean(d_a[:, 1] == d_b[:, 1])),
+            "frequency_band": float(np.mean(d_a[:, 2] == d_b[:, 2])),
+            "all": float(np.mean(np.all(d_a == d_b, axis=1))), "motor_on_threshold": load_schema().cues.motor_on}
 
 
 def run_checks(actor, tflite: bytes, heldout: np.ndarray, out_dir: Path, *, n_random: int = 5000,
@@ -65,10 +65,7 @@ def run_checks(actor, tflite: bytes, heldout: np.ndarray, out_dir: Path, *, n_ra
                               "max": float(e.max() * (hi[j] - lo[j])),
                               "mae_lsb": float(e.mean() / model.output.scale),
                               "max_lsb": float(e.max() / model.output.scale)}
-    d_f, d_q = decisions(y_float), decisions(y_int8)
-    agree = {"left_on": float(np.mean(d_f[:, 0] == d_q[:, 0])), "right_on": float(np.mean(d_f[:, 1] == d_q[:, 1])),
-             "frequency_band": float(np.mean(d_f[:, 2] == d_q[:, 2])),
-             "all": float(np.mean(np.all(d_f == d_q, axis=1))), "motor_on_threshold": MOTOR_ON}
+    agree = decision_agreement(y_float, y_int8)
 
     rng = np.random.default_rng(seed)
     rand = rng.integers(-128, 128, (n_random, s.n_features)).astype(np.int8)

@@ -52,13 +52,18 @@ def _summary(report: dict, tflite: Path) -> None:
     agree = c["decision_agreement"]
     cross = c["tflm_vs_tflite_interpreter"]
     console.print(f"ops: {' '.join(c['ops'])}   ONNX vs torch max |diff| {report['onnx_max_abs_diff']:.2e}")
-    console.print(f"coaching decision agreement: {agree['all']:.2%} (left {agree['left_on']:.2%}, right "
+    console.print(f"coaching decision agreement (cue language, on at >= {agree['motor_on_threshold']:g}): {agree['all']:.2%} (left {agree['left_on']:.2%}, right "
                   f"{agree['right_on']:.2%}, band {agree['frequency_band']:.2%})")
     real, rand = cross["heldout_telemetry"], cross["random_int8"]
     console.print(f"TFLM vs TFLite interpreter (delegates off): {real['mismatches']}/{real['vectors']} telemetry "
                   f"and {rand['mismatches']}/{rand['vectors']} random int8 vectors differ; "
                   f"{real['unexplained'] + rand['unexplained']} are not .5 rounding ties")
     console.print("input codes per feature: " + ", ".join(f"{k} {v}" for k, v in c["int8_input_codes"].items()))
+    cmp = report.get("comparison", {})
+    if cmp:
+        console.print("quantizer: " + report["quantizer"].upper() + " kept; decisions agree " + ", ".join(
+            f"{k.upper()} {v['decision_agreement']:.2%} (MAE {v['mae_lsb']:.2f} LSB, max {v['max_err_lsb']:.0f} LSB)"
+            for k, v in cmp.items()) + " on the held-out rows")
     for w in report["warnings"]:
         console.print(f"[yellow]warning:[/] {w}")
 
@@ -74,11 +79,15 @@ def quantize_cmd(
     run: str = typer.Option("quantize", help="Run folder name under runs/."),
     n_calib: int = typer.Option(2000, help="Calibration rows drawn from the telemetry."),
     seed: int = typer.Option(0, help="Seed for the calibration / held-out split."),
+    qat: bool = typer.Option(True, "--qat/--no-qat",
+                             help="Also fine-tune a quantization-aware copy and keep the better int8 model."),
 ) -> None:
     """Export the policy to ONNX, convert it to full int8 with calibration from rider telemetry,
-    and check it (report + plots in runs/<run>/quantize/).
+    and check it (report + plots in runs/<run>/quantize/). With --qat (default) a
+    quantization-aware fine-tuned copy is converted as well; both are compared with the float
+    policy and the one whose coaching decisions agree more often is kept.
 
-    Example: motocoach quantize --policy runs/demo/policy.pt --data runs/demo/data
+    Example: motocoach quantize --policy runs/demo/policy.pt --data runs/demo/data --no-qat
     """
     from motocoach.quantization.pipeline import quantize
     from motocoach.runs import RunDir
@@ -87,8 +96,8 @@ def quantize_cmd(
     if not data.is_dir():
         raise ConfigError(f"--data {data}: no such folder; write datasets with `motocoach data generate --data {data}`")
     rd = RunDir.create(run, config={"verb": "quantize", "policy": str(policy), "data": str(data),
-                                    "n_calib": n_calib, "seed": seed})
-    res = quantize(policy, rd.path, dataset_root=data, n_calib=n_calib, seed=seed,
+                                    "n_calib": n_calib, "seed": seed, "qat": qat})
+    res = quantize(policy, rd.path, dataset_root=data, n_calib=n_calib, seed=seed, qat=qat,
                    on_stage=_stage_printer())
     _summary(res.report, res.tflite)
     console.print(f"report: {res.report_path}\nnext: motocoach codegen --tflite {res.tflite}")
@@ -141,8 +150,11 @@ def models_rebuild_cmd(
     real_data: Optional[Path] = typer.Option(None, help="Folder holding tracks/ with the real circuits the "
                                              "default preset also trains on (default: $MOTOCOACH_REAL_DATA "
                                              "or ../shared/data)."),
+    qat: bool = typer.Option(True, "--qat/--no-qat",
+                             help="Compare post-training and quantization-aware int8; keep the better."),
 ) -> None:
-    """Regenerate the default model end to end: datasets -> train -> quantize -> codegen.
+    """Regenerate the default model end to end: datasets -> train -> quantize (PTQ and QAT,
+    the better kept) -> codegen.
 
     Example: motocoach models rebuild --preset demo
     """
@@ -155,7 +167,7 @@ def models_rebuild_cmd(
     from motocoach.training.train import train
 
     rd = RunDir.create(run, config={"verb": "models rebuild", "preset": preset, "seed": seed,
-                                    "policy": str(policy) if policy else None})
+                                    "policy": str(policy) if policy else None, "qat": qat})
     root = rd.path / "datasets"
     console.print(f"[cyan]>[/] datasets ({preset})")
     ids = datasets.generate(root, preset=preset, seed=seed, progress=True)
@@ -171,7 +183,8 @@ def models_rebuild_cmd(
                 src = Path(policy).with_name(name)
                 if src.exists():
                     shutil.copyfile(src, DEFAULT_POLICY.with_name(name))
-    res = quantize(policy, rd.path, dataset_root=root, dataset_ids=ids, seed=seed, on_stage=_stage_printer())
+    res = quantize(policy, rd.path, dataset_root=root, dataset_ids=ids, seed=seed, qat=qat,
+                   on_stage=_stage_printer())
     _summary(res.report, res.tflite)
     console.print("[cyan]>[/] codegen")
     changed = codegen.generate(res.tflite, out, created=provenance(res.report))

@@ -187,6 +187,23 @@ class MotoCoachVectorEnv(VectorEnv):
         return obs, r.reward.astype(np.float32), terminated, truncated, infos
 
 
+def cue_language_markdown() -> str:
+    """The cue-language table of docs/training.md, with the thresholds of the feature schema."""
+    c = load_schema().cues
+    return "\n".join([
+        f'Decoded from the three network outputs (motor "on" = intensity >= {c.motor_on:g}):', "",
+        "| cue | meaning to the rider | effect in the simulator |", "|---|---|---|",
+        "| left motor only | move left on the track | lateral correction velocity to the left |",
+        "| right motor only | move right | lateral correction velocity to the right |",
+        f"| both, >= {c.high_min_hz:g} Hz | brake / slow down | confidence falls (\"caution\"): "
+        "corner speed down by up to 6 % |",
+        f"| both, <= {c.low_max_hz:g} Hz | throttle / carry speed | confidence rises (\"push\"): braking "
+        "margin shrinks, braking firmer (towards 0.95 g), full throttle sooner after the apex, corner "
+        "speed up by `confidence_gain` |",
+        f"| both, {c.low_max_hz:g}-{c.high_min_hz:g} Hz | nothing defined | no action, but it still "
+        "counts as buzzing |"])
+
+
 def markdown_tables() -> str:
     """The observation, action and rider-profile tables of docs/training.md (generated)."""
     from motocoach.training.riders import RIDER_FIELDS

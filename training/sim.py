@@ -59,9 +59,9 @@ SCRUB = 3.0                               # speed lost in a slide per unit of ex
 KERB_M = 0.5                              # beyond the edge by more than this = off track
 RIDER_EDGE_M = 0.5                        # a rider's own drift keeps this far inside the edge
 USAGE_VIOLATION = 0.95
-CUE_ON = 0.3                              # a motor intensity at or above this is "on"
-FREQ_BRAKE_HZ = 200.0
-FREQ_THROTTLE_HZ = 100.0
+CUE_ON = load_schema().cues.motor_on      # a motor intensity at or above this is "on"
+FREQ_BRAKE_HZ = load_schema().cues.high_min_hz
+FREQ_THROTTLE_HZ = load_schema().cues.low_max_hz
 LINE_CUE_TAU_S = 0.6
 BRAKE_GAIN = 1.0                          # brake demand per m/s over the planned speed
 THROTTLE_GAIN = 0.4                       # throttle demand per m/s under the planned speed

@@ -115,3 +115,35 @@ int main(void) {
         assert name == f.name
         np.testing.assert_array_equal(np.float32(vals), np.float32([f.min, f.max, f.offset, f.scale]))
     assert [float(v) for v in lines[-1].split()] == [s.actions[2].min, s.actions[2].max]
+
+
+def test_cue_language_is_one_rule_for_the_simulator_the_checks_and_the_header():
+    from motocoach.quantization.checks import decisions
+    from motocoach.training.sim import decode_cues
+
+    c = load_schema().cues
+    rng = np.random.default_rng(3)
+    a = rng.uniform(0, 1, (4000, 3)).astype(np.float32)
+    a[:100, :2] = c.motor_on                       # the threshold itself is "on"
+    a[100:200, 2] = (c.low_max_hz - 50.0) / 250.0  # band edges (50..300 Hz actions)
+    a[200:300, 2] = (c.high_min_hz - 50.0) / 250.0
+    d, cue = decisions(a), decode_cues(a)
+    assert np.array_equal(d[:, 0] | d[:, 1], cue["on"].astype(np.int32))
+    both = (d[:, 0] == 1) & (d[:, 1] == 1)
+    assert np.array_equal(both & (d[:, 2] == 2), cue["brake"] > 0)
+    assert np.array_equal(both & (d[:, 2] == 0), cue["throttle"] > 0)
+    assert d[:100, :2].all() and (d[100:200, 2] == 0).all() and (d[200:300, 2] == 2).all()
+    h = cheaders.render_schema_header()
+    assert f"#define CUE_MOTOR_ON {c.motor_on!r}f" in h
+    assert f"#define CUE_LOW_MAX_HZ {c.low_max_hz!r}f" in h and f"#define CUE_HIGH_MIN_HZ {c.high_min_hz!r}f" in h
+
+
+def test_bad_cue_language_is_a_schema_error():
+    doc = _doc()
+    doc["cues"]["low_max_hz"] = 250.0
+    with pytest.raises(SchemaError, match="cues"):
+        parse_schema(doc)
+    doc = _doc()
+    del doc["cues"]
+    with pytest.raises(SchemaError, match="cues"):
+        parse_schema(doc)

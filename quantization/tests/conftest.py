@@ -67,10 +67,13 @@ def policy_path(workdir, telemetry) -> Path:
 
 @pytest.fixture(scope="session")
 def quantized(workdir, policy_path, dataset_root):
-    """The one onnx2tf conversion of the session (about 10 s)."""
+    """The quantize run all these tests share: post-training and (short) quantization-aware, two
+    onnx2tf conversions (about 25 s)."""
     from motocoach.quantization.pipeline import quantize
+    from motocoach.quantization.qat import QatConfig
 
-    return quantize(policy_path, workdir / "run", dataset_root=dataset_root, n_calib=1000, seed=0)
+    return quantize(policy_path, workdir / "run", dataset_root=dataset_root, n_calib=1000, seed=0,
+                    qat_config=QatConfig(shrink_steps=150, steps=150))
 
 
 @pytest.fixture(scope="session")

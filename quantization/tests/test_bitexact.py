@@ -105,3 +105,34 @@ def test_numpy_int64_reference_matches_tflm(tflite_bytes):
     lut = head_lut(tflite_bytes, model.head)
     out = lut[pre.astype(np.int32) + 128] if lut is not None else pre
     assert np.array_equal(out, TflmRunner(tflite_bytes).run(vecs))
+
+
+@pytest.mark.slow
+def test_odd_width_model_is_bit_exact(telemetry, tmp_path):
+    """Hidden widths 33 and 17: odd input widths for the two-column loop and a row-major tail
+    after the blocks of four rows, converted by onnx2tf like the real model (about 10 s)."""
+    import torch
+
+    from motocoach.quantization import codegen
+    from motocoach.quantization.cbuild import EngineLib, build_host_lib
+    from motocoach.quantization.convert import convert_full_int8
+    from motocoach.quantization.export import export_onnx
+    from motocoach.quantization.tflite_model import parse_tflite
+    from motocoach.schema import load_schema
+    from motocoach.training.policy_net import CoachActor
+
+    torch.manual_seed(1)
+    actor = CoachActor(hidden=(33, 17)).eval()
+    calib = load_schema().normalize(telemetry[:1000])
+    tfl = convert_full_int8(export_onnx(actor, tmp_path / "odd.onnx"), calib, tmp_path)
+    data = tfl.read_bytes()
+    assert [(l.n_in, l.n_out) for l in parse_tflite(data).layers] == [(8, 33), (33, 17), (17, 3)]
+    codegen.generate(tfl, tmp_path / "gen")
+    lib = EngineLib(build_host_lib(tmp_path / "build", tmp_path / "gen"))
+    eng = HostEngine.from_tflite_bytes(data)
+    vecs = np.concatenate([int8_vectors(eng.n_inputs, eng.input_zero_point), eng.quantize_input(telemetry)])
+    assert len(vecs) >= 100_000
+    ref = TflmRunner(data).run(vecs)
+    assert len(np.unique(ref[:, 0])) > 5
+    assert np.array_equal(lib.invoke(vecs, eng.n_outputs), ref)
+    assert lib.selftest() == 0

@@ -75,6 +75,33 @@ def test_c_loader_refuses(engine, cmb, mutate, status):
     assert engine.load(mutate(cmb)) == status
 
 
+def _layer_patch(cmb: bytes, key: str, value: int) -> bytes:
+    """Rewrite one int32 of layer 0 (bias, multiplier or shift of channel 0) and reseal."""
+    off = HEADER.size + 3 * 16 + 4 * 8 * 4  # header, 3 layer descriptors, 4 feature arrays
+    off += {"bias": 0, "multiplier": 64 * 4, "shift": 2 * 64 * 4}[key]
+    return patch(cmb, off, "<i", value)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("bias", 2**31 - 1), ("bias", -(2**31) + 1), ("bias", 2**31 - 1 - 8 * 128 * 128 + 1),
+    ("multiplier", 1 << 29), ("multiplier", -5), ("shift", 31), ("shift", -32),
+])
+def test_c_loader_refuses_params_that_could_overflow(engine, cmb, key, value):
+    assert read_blob(cmb)["layers"][0]["n_in"] == 8  # the offsets above assume the 8-64-64-3 model
+    assert engine.load(_layer_patch(cmb, key, value)) == BAD_BLOB
+    p = read_blob(_layer_patch(cmb, key, value))
+    with pytest.raises(CodegenError):
+        write_blob(p)
+
+
+def test_c_loader_accepts_the_largest_safe_bias(engine, cmb):
+    p = read_blob(cmb)
+    shift0 = int(p["layers"][0]["shift"][0])
+    edge = ((2**31 - 1) >> max(shift0, 0)) - 8 * 128 * 128
+    assert engine.load(_layer_patch(cmb, "bias", edge)) == OK
+    assert engine.load(_layer_patch(cmb, "bias", edge + 1)) == BAD_BLOB
+
+
 def test_python_reader_refuses_what_c_refuses(cmb):
     for bad in (b"", cmb[:-4], b"CMB2" + cmb[4:], cmb[:200] + bytes([cmb[200] ^ 1]) + cmb[201:]):
         with pytest.raises(CodegenError):

@@ -30,6 +30,51 @@ def test_report_contents(quantized):
         assert (quantized.report_path.parent / png).stat().st_size > 1000
 
 
+def test_ptq_and_qat_are_both_converted_checked_and_the_better_one_kept(quantized, policy_path):
+    from motocoach.quantization.tflite_model import parse_tflite
+    from motocoach.training.policy_net import load_actor
+
+    r = json.loads(quantized.report_path.read_text())
+    cmp = r["comparison"]
+    assert set(cmp) == {"ptq", "qat"} and r["quantizer"] in cmp
+    best = max(v["decision_agreement"] for v in cmp.values())
+    assert cmp[r["quantizer"]]["decision_agreement"] == best == r["checks"]["decision_agreement"]["all"]
+    run = quantized.report_path.parent
+    kept = run / r["quantizer"] / "checks_model.tflite"
+    assert kept.read_bytes() == quantized.tflite.read_bytes()
+    # the fine-tuned copy is a normal policy file with the teacher's architecture
+    student, teacher = load_actor(run / "qat" / "qat_policy.pt"), load_actor(policy_path)
+    assert student.arch() == teacher.arch()
+    assert any(not np.array_equal(a.detach().numpy(), b.detach().numpy())
+               for a, b in zip(student.parameters(), teacher.parameters()))
+    # onnx2tf calibrated the LOGISTIC input to the range the fine-tuning trained with
+    q = r["qat"]
+    conv = parse_tflite((run / "qat" / "checks_model.tflite").read_bytes()).head_input.scale
+    assert conv == pytest.approx(q["logistic_input_scale_trained"], rel=0.02)
+    assert abs(q["ranges"][-1][0]) <= abs(q["teacher_ranges"][-1][0]) + 1e-6 or q["logit_bound"] >= abs(q["ranges"][-1][0])
+
+
+def test_fake_quantization_models_the_converted_int8_model(quantized, policy_path, telemetry):
+    """QAT is only as good as its simulation of the int8 model: on the PTQ conversion of the
+    same actor it must land within a fraction of an output LSB on average."""
+    import torch
+
+    from motocoach.quantization import qat
+    from motocoach.quantization.host_engine import HostEngine
+    from motocoach.schema import load_schema
+    from motocoach.training.policy_net import load_actor
+
+    run = quantized.report_path.parent
+    actor = load_actor(policy_path)
+    calib = np.load(run / "calibration.npy")
+    eng = HostEngine.from_tflite_bytes((run / "ptq" / "checks_model.tflite").read_bytes())
+    tel = telemetry[:3000]
+    with torch.no_grad():
+        sim = qat.fake_quant_forward(actor, torch.from_numpy(load_schema().normalize(tel)), qat.ranges(actor, calib))
+    err_lsb = np.abs(sim.numpy() - eng.dequantize(eng.invoke(eng.quantize_input(tel)))) * 256
+    assert err_lsb.mean() < 0.5 and np.median(err_lsb) == 0
+
+
 def test_onnx_is_single_file_opset17(quantized):
     import onnx
 

@@ -57,3 +57,16 @@ def test_docs_tables_are_generated_from_the_schema():
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "training.md"
     assert markdown_tables() in doc.read_text(), "regenerate the tables in docs/training.md"
+
+
+def test_docs_cue_language_comes_from_the_schema():
+    from pathlib import Path
+
+    from motocoach.schema import load_schema
+    from motocoach.training import sim
+    from motocoach.training.envs import cue_language_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "training.md"
+    assert cue_language_markdown() in doc.read_text(), "regenerate the cue table in docs/training.md"
+    c = load_schema().cues
+    assert (sim.CUE_ON, sim.FREQ_THROTTLE_HZ, sim.FREQ_BRAKE_HZ) == (c.motor_on, c.low_max_hz, c.high_min_hz)

@@ -68,11 +68,14 @@ static void fully_connected(const coach_layer_t *l, const int8_t *in, int8_t *ou
   const int n_out = l->n_out;
   const int8_t *w = l->weights;
   const int8_t *const end = in + n_in;
+  /* Stop the two-column loop at the last even column: comparing x + 2 with end would form a
+     pointer past one-past-the-end for odd widths, which C leaves undefined. */
+  const int8_t *const pairs_end = in + (n_in & ~1);
   int o = 0;
   for (; o + 4 <= n_out; o += 4) {
     int32_t a0 = l->bias[o], a1 = l->bias[o + 1], a2 = l->bias[o + 2], a3 = l->bias[o + 3];
     const int8_t *x = in;
-    for (; x + 2 <= end; x += 2, w += 8) { /* two columns per trip halves the loop overhead */
+    for (; x != pairs_end; x += 2, w += 8) { /* two columns per trip halves the loop overhead */
       const int32_t v0 = x[0], v1 = x[1];
       a0 += v0 * w[0] + v1 * w[4];
       a1 += v0 * w[1] + v1 * w[5];
@@ -213,14 +216,24 @@ static int is_little_endian(void) {
   return first == 1;
 }
 
+/* Every accepted blob keeps the integer arithmetic inside int32: the dot product adds at most
+   n_in * 128 * 128 to the bias, and a left shift must not push that sum out of range, so
+   |bias| + n_in * 2^14 <= INT32_MAX >> left. TFLM's QuantizeMultiplier yields 0 or a
+   multiplier in [2^30, 2^31), and shifts in [-31, 30]. */
 static coach_status_t check_layer(const coach_layer_t *l) {
   ENSURE(l->n_in >= 1 && l->n_in <= COACH_MAX_WIDTH, COACH_ERR_UNSUPPORTED);
   ENSURE(l->n_out >= 1 && l->n_out <= COACH_MAX_WIDTH, COACH_ERR_UNSUPPORTED);
   ENSURE(l->out_zp >= -128 && l->out_zp <= 127, COACH_ERR_BAD_BLOB);
   ENSURE(l->act_min >= -128 && l->act_min <= l->act_max && l->act_max <= 127, COACH_ERR_BAD_BLOB);
+  const int64_t dot_max = (int64_t)l->n_in * 128 * 128;
   for (int o = 0; o < l->n_out; ++o) {
-    ENSURE(l->multiplier[o] >= 0, COACH_ERR_BAD_BLOB);
-    ENSURE(l->shift[o] >= -31 && l->shift[o] <= 30, COACH_ERR_BAD_BLOB);
+    const int32_t mul = l->multiplier[o];
+    const int32_t shift = l->shift[o];
+    ENSURE(mul == 0 || mul >= ((int32_t)1 << 30), COACH_ERR_BAD_BLOB);
+    ENSURE(shift >= -31 && shift <= 30, COACH_ERR_BAD_BLOB);
+    const int64_t bias = l->bias[o];
+    const int64_t limit = (int64_t)INT32_MAX >> (shift > 0 ? shift : 0);
+    ENSURE((bias < 0 ? -bias : bias) + dot_max <= limit, COACH_ERR_BAD_BLOB);
   }
   return COACH_OK;
 }

@@ -226,9 +226,10 @@ static void test_haptics_cap_and_ramp(void) {
     haptics_init(&h, &erm, &hal);
     CHECK_EQ(haptics_set_target(&h, 1.0f, 0.2f, 300.0f), HAPTIC_FLAG_RAMP_LIMITED); /* cap 900 cuts 1000 */
     CHECK_EQ(h.motor[0].target_duty, 900);
+    CHECK_EQ(h.motor[1].target_duty, 0); /* 0.2 < CUE_MOTOR_ON: off in the cue language */
     haptics_tick(&h);
     CHECK_EQ(motor_duty[0], 300); /* ramp 300/tick */
-    CHECK_EQ(motor_duty[1], 200);
+    CHECK_EQ(motor_duty[1], 0);
     CHECK(h.limited);
     haptics_tick(&h);
     CHECK_EQ(motor_duty[0], 600);
@@ -239,6 +240,10 @@ static void test_haptics_cap_and_ramp(void) {
     (void)haptics_set_target(&h, 0.0f, 0.0f, 300.0f);
     haptics_tick(&h);
     CHECK_EQ(motor_duty[0], 0); /* falling edge is immediate */
+    (void)haptics_set_target(&h, 0.0f, 0.3f, 300.0f);
+    CHECK_EQ(h.motor[1].target_duty, 300); /* exactly CUE_MOTOR_ON is on */
+    haptics_tick(&h);
+    CHECK_EQ(motor_duty[1], 300);
     CHECK_EQ(haptics_set_target(&h, NAN, -3.0f, NAN), 0);
     CHECK_EQ(h.motor[0].target_duty, 0);
     CHECK_EQ(h.motor[1].target_duty, 0);
@@ -267,8 +272,12 @@ static void test_haptics_freq_mapping(void) {
     CHECK_EQ(haptics_render_freq(&lra, 60), 150);  /* LRA: clamp into the resonance band */
     CHECK_EQ(haptics_render_freq(&lra, 290), 250);
     CHECK_EQ(haptics_render_freq(&erm, 60), 60);
-    CHECK_EQ(haptics_erm_pattern_on(300, 1), 1);   /* high: continuous */
-    CHECK(haptics_erm_pattern_on(200, 1) != haptics_erm_pattern_on(200, 2)); /* mid: 50 ms pulses */
+    CHECK_EQ(haptics_cue_band(CUE_LOW_MAX_HZ), HAPTICS_BAND_LOW); /* the simulator's bands, edges included */
+    CHECK_EQ(haptics_cue_band(CUE_LOW_MAX_HZ + 0.25f), HAPTICS_BAND_MID);
+    CHECK_EQ(haptics_cue_band(CUE_HIGH_MIN_HZ - 0.25f), HAPTICS_BAND_MID);
+    CHECK_EQ(haptics_cue_band(CUE_HIGH_MIN_HZ), HAPTICS_BAND_HIGH);
+    CHECK_EQ(haptics_erm_pattern_on(HAPTICS_BAND_HIGH, 1), 1);   /* high: continuous */
+    CHECK(haptics_erm_pattern_on(HAPTICS_BAND_MID, 1) != haptics_erm_pattern_on(HAPTICS_BAND_MID, 2)); /* mid: 50 ms pulses */
     fake_reset_all();
     haptics_init(&h, &erm, &hal);
     (void)haptics_set_target(&h, 0.5f, 0.0f, 60.0f);

@@ -35,4 +35,10 @@
 #define SCHEMA_NORM_SCALE { 45.0f, 64.0f, 2.0f, 250.0f, 0.5f, 0.5f, 6.0f, 0.6f }
 #define SCHEMA_FEATURE_NAMES { "speed", "roll_angle", "lateral_g", "dist_to_apex", "throttle", "brake", "line_deviation", "friction_usage" }
 
+/* Cue language: a motor is on at intensity >= CUE_MOTOR_ON; both on at >= CUE_HIGH_MIN_HZ
+   = brake / slow down, at <= CUE_LOW_MAX_HZ = more throttle, in between no meaning. */
+#define CUE_MOTOR_ON 0.3f
+#define CUE_LOW_MAX_HZ 100.0f
+#define CUE_HIGH_MIN_HZ 200.0f
+
 #endif /* MOTOCOACH_FEATURE_SCHEMA_H */

@@ -1,5 +1,6 @@
 #include "haptics.h"
 
+#include "feature_schema.h" /* CUE_*: the cue language, generated from the feature schema */
 #include "protocol_defs.h"
 
 static uint16_t clamp_u16(float v, float lo, float hi) {
@@ -15,18 +16,28 @@ void haptics_init(haptics_t *h, const coach_board_t *board, const coach_hal_t *h
     h->motor[0] = zero;
     h->motor[1] = zero;
     h->freq_hz = 0;
+    h->band = HAPTICS_BAND_MID;
     h->tick_count = 0;
     h->limited = 0;
     h->enabled = 1;
     h->hal_written = 0;
 }
 
+uint8_t haptics_cue_band(float freq_hz) {
+    if (freq_hz <= CUE_LOW_MAX_HZ) return HAPTICS_BAND_LOW;
+    if (freq_hz >= CUE_HIGH_MIN_HZ) return HAPTICS_BAND_HIGH;
+    return HAPTICS_BAND_MID; /* also NaN: the band with no meaning */
+}
+
+/* Below CUE_MOTOR_ON a motor is off in the cue language, so it must not buzz either. */
+static float cue_intensity(float v) { return v >= CUE_MOTOR_ON ? v : 0.0f; }
+
 uint8_t haptics_set_target(haptics_t *h, float left01, float right01, float freq_hz) {
     uint16_t cap = h->board->duty_cap_permille > 1000 ? 1000 : h->board->duty_cap_permille;
     uint16_t want[2];
     uint8_t flags = 0;
-    want[0] = clamp_u16(left01 * 1000.0f, 0.0f, 1000.0f);
-    want[1] = clamp_u16(right01 * 1000.0f, 0.0f, 1000.0f);
+    want[0] = clamp_u16(cue_intensity(left01) * 1000.0f, 0.0f, 1000.0f);
+    want[1] = clamp_u16(cue_intensity(right01) * 1000.0f, 0.0f, 1000.0f);
     for (int m = 0; m < 2; m++) {
         if (want[m] > cap) {
             want[m] = cap;
@@ -34,7 +45,9 @@ uint8_t haptics_set_target(haptics_t *h, float left01, float right01, float freq
         }
         h->motor[m].target_duty = want[m];
     }
-    h->freq_hz = clamp_u16(freq_hz, 50.0f, 300.0f);
+    h->freq_hz = clamp_u16(freq_hz, ACTION_FREQUENCY_MIN, ACTION_FREQUENCY_MAX);
+    /* the band comes from the unrounded frequency, exactly as the simulator decides it */
+    h->band = haptics_cue_band(freq_hz < ACTION_FREQUENCY_MIN ? ACTION_FREQUENCY_MIN : freq_hz);
     return flags;
 }
 
@@ -47,11 +60,11 @@ uint16_t haptics_render_freq(const coach_board_t *b, uint16_t freq_hz) {
     return freq_hz;
 }
 
-uint8_t haptics_erm_pattern_on(uint16_t freq_hz, uint32_t tick) {
+uint8_t haptics_erm_pattern_on(uint8_t band, uint32_t tick) {
     /* The cue vocabulary needs "low" and "high" to feel different on an ERM, whose mechanical
      * frequency follows its voltage. Low cues pulse slowly, mid cues pulse fast, high cues hum. */
-    if (freq_hz < 125u) return (uint8_t)((tick / 4u) % 2u == 0u); /* 200 ms on / 200 ms off */
-    if (freq_hz < 225u) return (uint8_t)(tick % 2u == 0u);        /* 50 ms on / 50 ms off */
+    if (band == HAPTICS_BAND_LOW) return (uint8_t)((tick / 4u) % 2u == 0u); /* 200 ms on / 200 ms off */
+    if (band == HAPTICS_BAND_MID) return (uint8_t)(tick % 2u == 0u);        /* 50 ms on / 50 ms off */
     return 1u;
 }
 
@@ -101,7 +114,7 @@ void haptics_tick(haptics_t *h) {
                 mo->on_ms = 0;
             }
             out = mo->duty;
-            if (out && b->driver == BOARD_DRIVER_ERM_PWM && !haptics_erm_pattern_on(h->freq_hz, h->tick_count))
+            if (out && b->driver == BOARD_DRIVER_ERM_PWM && !haptics_erm_pattern_on(h->band, h->tick_count))
                 out = 0;
         }
         write_motor(h, m, out, out ? freq : 0);

@@ -1,0 +1,200 @@
+"""Quantization-aware fine-tuning of a float ``CoachActor`` (QAT), for any given ``policy.pt``.
+
+A copy of the float actor (the student) is fine-tuned, with fake quantization that follows the
+TFLite int8 scheme onnx2tf produces, to reproduce the float actor's (the teacher's) outputs on
+rider telemetry:
+
+* weights: per-channel symmetric, ``scale_c = max|w_c| / 127``, codes in [-127, 127];
+* activations (network input, each hidden ReLU output, the logits = LOGISTIC input):
+  per-tensor asymmetric int8 over ``[min(0, lo), max(0, hi)]``;
+* output: LOGISTIC's fixed int8 scale 1/256, zero point -128.
+
+**How the converted model gets the learned ranges.** onnx2tf calibrates every activation range as
+the min/max over the calibration rows of the *float* graph it is given. The fake quantizers here
+take their ranges the same way: min/max of the float student over the same calibration rows,
+recomputed every ``range_every`` steps while the weights move, and once more at the end. The
+exported student therefore calibrates to the very ranges it was trained with; nothing has to be
+carried through onnx2tf. A logit bound keeps the LOGISTIC input range small (the sigmoid is
+saturated to within half an output LSB beyond +-5.6), and :func:`ranges` lets the pipeline
+compare the converted model's scales with the trained ones.
+
+The teacher's outputs are the target (distillation), so the result needs no rewards, simulator or
+PPO: it works after PPO and after BC alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+#: The LOGISTIC output quantization TFLite fixes for int8.
+OUT_SCALE, OUT_ZP = 1.0 / 256.0, -128
+
+
+@dataclass
+class QatConfig:
+    """Fine-tuning settings.
+
+    Args:
+        shrink_steps: float steps that first fit the student's logits to the teacher's logits
+            clipped to +-``logit_bound`` (the sigmoid is saturated there, so the outputs stay).
+        steps: quantization-aware steps after that.
+        batch: rows per step.
+        shrink_lr: Adam learning rate of the shrink steps.
+        lr: Adam learning rate of the quantization-aware steps.
+        logit_bound: logits beyond +-this are penalized (the LOGISTIC input range).
+        bound_weight: weight of that penalty (per squared logit beyond the bound).
+        range_every: recompute the activation ranges every this many steps.
+        seed: seed of the batch sampler.
+    """
+
+    shrink_steps: int = 10000
+    steps: int = 1000
+    batch: int = 512
+    shrink_lr: float = 1e-3
+    lr: float = 2e-4
+    logit_bound: float = 8.0
+    bound_weight: float = 1.0
+    range_every: int = 50
+    seed: int = 0
+
+
+def _fq_asym(x, lo: float, hi: float):
+    """Fake-quantize ``x`` to per-tensor asymmetric int8 over [lo, hi] (straight-through gradient)."""
+    import torch
+
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    scale = max(hi - lo, 1e-8) / 255.0
+    zp = float(np.clip(np.round(-128 - lo / scale), -128, 127))
+    q = torch.clamp(torch.round(x / scale) + zp, -128, 127)
+    return x + ((q - zp) * scale - x).detach()
+
+
+def _fq_weight(w):
+    """Per-output-channel symmetric int8 fake quantization of a Linear weight (rows = channels)."""
+    import torch
+
+    scale = torch.clamp(w.detach().abs().amax(dim=1, keepdim=True) / 127.0, min=1e-12)
+    q = torch.clamp(torch.round(w / scale), -127, 127)
+    return w + (q * scale - w).detach()
+
+
+def _fq_output(y):
+    """LOGISTIC int8 output: scale 1/256, zero point -128."""
+    import torch
+
+    q = torch.clamp(torch.round(y / OUT_SCALE) + OUT_ZP, -128, 127)
+    return y + ((q - OUT_ZP) * OUT_SCALE - y).detach()
+
+
+def _linears(actor):
+    from torch import nn
+
+    return [m for m in actor.body if isinstance(m, nn.Linear)] + [actor.head]
+
+
+def ranges(actor, calib: np.ndarray) -> list[tuple[float, float]]:
+    """Float min/max of the input, each hidden ReLU output and the logits over ``calib``
+    (normalized rows): what onnx2tf's calibration will see."""
+    import torch
+
+    with torch.no_grad():
+        h = torch.from_numpy(np.asarray(calib, np.float32))
+        out = [(float(h.min()), float(h.max()))]
+        for lin in _linears(actor)[:-1]:
+            h = torch.relu(lin(h))
+            out.append((float(h.min()), float(h.max())))
+        z = actor.head(h)
+        out.append((float(z.min()), float(z.max())))
+    return out
+
+
+def fake_quant_forward(actor, x, rng: list[tuple[float, float]]):
+    """The student's forward pass as the int8 model computes it (up to integer rounding)."""
+    import torch
+
+    h = _fq_asym(x, *rng[0])
+    lins = _linears(actor)
+    for k, lin in enumerate(lins[:-1]):
+        h = _fq_asym(torch.relu(torch.nn.functional.linear(h, _fq_weight(lin.weight), lin.bias)), *rng[k + 1])
+    z = torch.nn.functional.linear(h, _fq_weight(lins[-1].weight), lins[-1].bias)
+    y = _fq_output(torch.sigmoid(_fq_asym(z, *rng[-1])))
+    return y
+
+
+def finetune(teacher, train_rows: np.ndarray, calib: np.ndarray, cfg: QatConfig | None = None,
+             on_step: Callable[[int, float], None] | None = None):
+    """Return a fine-tuned copy of ``teacher`` (a CoachActor) and its training record.
+
+    ``train_rows`` and ``calib`` are normalized telemetry; ``calib`` must be the rows the
+    converter will calibrate on, so the trained ranges are the converted model's ranges.
+    """
+    import torch
+
+    cfg = cfg or QatConfig()
+    torch.manual_seed(cfg.seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 64-wide MLP: more threads only spin against each other
+    try:
+        return _finetune(teacher, train_rows, calib, cfg, on_step)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _finetune(teacher, train_rows, calib, cfg, on_step):
+    import copy
+
+    import torch
+
+    teacher = teacher.eval()
+    student = copy.deepcopy(teacher).train()
+    x_all = torch.from_numpy(np.concatenate([train_rows, calib]).astype(np.float32))
+    x_cal = torch.from_numpy(np.asarray(calib, np.float32))
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    def bound_penalty():
+        # on every calibration row: its extremes (range-limit rows too) set the LOGISTIC input range
+        return torch.sum(torch.relu(student.logits(x_cal).abs() - cfg.logit_bound) ** 2) / cfg.batch
+
+    opt = torch.optim.Adam(student.parameters(), lr=cfg.shrink_lr)
+    def batch():
+        x = x_all[torch.randint(0, len(x_all), (cfg.batch,), generator=gen)]
+        with torch.no_grad():
+            return x, teacher(x)  # the teacher is the label
+
+    for _ in range(cfg.shrink_steps):
+        x, y_t = batch()
+        z = student.logits(x)
+        fit = torch.mean(((torch.sigmoid(z) - y_t) / OUT_SCALE) ** 2)
+        loss = fit + cfg.bound_weight * (torch.mean(torch.relu(z.abs() - cfg.logit_bound) ** 2) + bound_penalty())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
+    losses = []
+    rng = ranges(student, calib)
+    for step in range(cfg.steps):
+        if step % cfg.range_every == 0:
+            rng = ranges(student, calib)
+        x, y_t = batch()
+        y = fake_quant_forward(student, x, rng)
+        fit = torch.mean(((y - y_t) / OUT_SCALE) ** 2)  # in output LSB^2
+        loss = fit + cfg.bound_weight * bound_penalty()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 100 == 0 or step == cfg.steps - 1:
+            losses.append(float(fit.detach()))
+            if on_step:
+                on_step(step, losses[-1])
+    student.eval()
+    final = ranges(student, calib)
+    record = {"shrink_steps": cfg.shrink_steps, "steps": cfg.steps, "batch": cfg.batch, "lr": cfg.lr,
+              "logit_bound": cfg.logit_bound,
+              "train_rows": int(len(train_rows)), "calibration_rows": int(len(calib)),
+              "fit_mse_lsb2_first": losses[0], "fit_mse_lsb2_last": losses[-1],
+              "ranges": [list(r) for r in final], "teacher_ranges": [list(r) for r in ranges(teacher, calib)],
+              "logistic_input_scale_trained": (max(final[-1][1], 0.0) - min(final[-1][0], 0.0)) / 255.0}
+    return student, record
