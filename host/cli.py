@@ -43,7 +43,8 @@ app.add_typer(schema_app, name="schema")
 #: Modules that add verbs with ``register(app)``. Only modules whose verbs work are listed.
 VERB_MODULES: list[str] = ["motocoach.device.cli", "motocoach.device.field", "motocoach.training.cli",
                              "motocoach.quantization.cli", "motocoach.pipeline",
-                             "motocoach.boards", "motocoach.training.sim_cli"]
+                             "motocoach.boards", "motocoach.training.sim_cli",
+                             "motocoach.training.sweep_cli"]
 
 
 def _print_version(value: bool) -> None:
