@@ -123,14 +123,16 @@ def test_bad_executor_options_are_clear_errors():
 def test_in_process_path_and_the_demo_never_import_ray(tmp_path, oval_track):
     code = (
         "import sys\n"
-        "from motocoach.cli import build_app, main\n"
+        "import typer\n"
+        "from motocoach.cli import build_app\n"
         "import motocoach.pipeline\n"
-        "build_app()\n"
         # the in-process evaluate verb up to its first ride (an unknown track stops it there: exit 2)
-        f"rc = main(['evaluate', '--track', 'no-such-track', '--rider', 'amateur', '--seeds', '2', '--out', {str(tmp_path)!r}])\n"
+        "try:\n"
+        f"    build_app()(args=['evaluate', '--track', 'no-such-track', '--rider', 'amateur', '--seeds', '2', '--out', {str(tmp_path)!r}], standalone_mode=False)\n"
+        "except typer.Exit as e:\n"
+        "    assert e.exit_code == 2, e.exit_code\n"
         "from motocoach.training.sweep import evaluate_job, run_sweep\n"
         f"run_sweep([evaluate_job('none', track={oval_track!r}, rider='amateur', seeds=2, seed=0)], progress=False)\n"
-        "assert rc == 2, rc\n"
         "print('RAY_IMPORTED' if 'ray' in sys.modules else 'NO_RAY')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
