@@ -82,14 +82,16 @@ def evaluate_job(coach: str, *, track: str, rider: str, seeds: int, seed: int,
 
 def train_job(preset: str, *, seed: int, dataset_root: str | Path, run_dir: str | Path) -> Job:
     """BC then PPO with ``preset`` and ``seed``; writes ``policy.pt`` into ``run_dir``."""
-    return Job("train", {"preset": preset, "seed": int(seed), "dataset_root": str(dataset_root),
-                         "run_dir": str(run_dir)})
+    return Job("train", {"preset": preset, "seed": int(seed), "dataset_root": str(Path(dataset_root).resolve()),
+                         "run_dir": str(Path(run_dir).resolve())})
 
 
-def quantize_job(policy: str | Path, *, run_dir: str | Path, dataset_root: str | Path, seed: int = 0) -> Job:
+def quantize_job(policy: str | Path, *, run_dir: str | Path, dataset_root: str | Path, seed: int = 0,
+                 n_calib: int = 2000) -> Job:
     """Quantize ``policy`` to full int8 and run the checks; the report lands in ``run_dir``."""
-    return Job("quantize", {"policy": str(policy), "run_dir": str(run_dir), "dataset_root": str(dataset_root),
-                            "seed": int(seed), "policy_sha256": _digest_if_file(str(policy))})
+    return Job("quantize", {"policy": str(Path(policy).resolve()), "run_dir": str(Path(run_dir).resolve()),
+                            "dataset_root": str(Path(dataset_root).resolve()), "seed": int(seed),
+                            "n_calib": int(n_calib), "policy_sha256": _digest_if_file(str(policy))})
 
 
 def _check_digest(path: str | None, expected: str | None, what: str) -> None:
@@ -130,7 +132,7 @@ def _run(job: Job) -> dict[str, Any]:
         from motocoach.quantization.pipeline import quantize
 
         _check_digest(p["policy"], p.get("policy_sha256"), "policy")
-        q = quantize(p["policy"], p["run_dir"], dataset_root=p["dataset_root"], seed=p["seed"])
+        q = quantize(p["policy"], p["run_dir"], dataset_root=p["dataset_root"], seed=p["seed"], n_calib=p["n_calib"])
         checks = q.report["checks"]
         return {"tflite": str(q.tflite), "tflite_sha256": q.report["tflite_sha256"],
                 "decision_agreement": checks["decision_agreement"]["all"], "warnings": q.report["warnings"]}
@@ -198,7 +200,8 @@ def run_sweep(jobs: Iterable[Job], executor=None, *, store: ResultStore | None =
 
     A job that raises is recorded with its parameters and the others go on; Ctrl-C keeps
     what has finished and raises :class:`SweepInterrupted`. Failures are in the report;
-    the caller decides how to present them (the CLI exits non-zero).
+    the caller decides how to present them (the CLI exits non-zero). The executor stays
+    open (one Ray can serve several sweeps); its creator closes it.
     """
     from motocoach.training.sweep_exec import InProcessExecutor
     from motocoach.training.sweep_progress import SweepProgress
@@ -231,7 +234,6 @@ def run_sweep(jobs: Iterable[Job], executor=None, *, store: ResultStore | None =
                                    f"and are kept{where}; rerun with --resume to go on") from None
         finally:
             report.workers = executor.workers()
-            executor.close()
     report.seconds = time.monotonic() - t0
     return report
 

@@ -49,9 +49,12 @@ def evaluate_as_sweep(*, policy: Path | None, tracks: list[str], riders: list[st
     from motocoach.training.sweep_eval import STORE_NAME, evaluate_sweep
     from motocoach.training.sweep_exec import make_executor
 
-    results, report = evaluate_sweep(policy=policy, tracks=tracks, riders=riders, seeds=seeds, seed=seed,
-                                     out_dir=out, executor=make_executor(workers, ray_address),
-                                     vehicle=vehicle, resume=resume)
+    executor = make_executor(workers, ray_address)
+    try:
+        results, report = evaluate_sweep(policy=policy, tracks=tracks, riders=riders, seeds=seeds, seed=seed,
+                                         out_dir=out, executor=executor, vehicle=vehicle, resume=resume)
+    finally:
+        executor.close()
     print_summary(report, ResultStore(out / STORE_NAME, resume=True))
     return results, report
 
@@ -98,7 +101,11 @@ def register(app: typer.Typer) -> None:
         jobs = [train_job(preset, seed=s, dataset_root=data.resolve(), run_dir=root / f"seed-{s}")
                 for s in range(first_seed, first_seed + seeds)]
         store = ResultStore(root / "jobs.jsonl", resume=resume)
-        report = run_sweep(jobs, make_executor(workers, ray_address), store=store, title=f"training {preset}")
+        executor = make_executor(workers, ray_address)
+        try:
+            report = run_sweep(jobs, executor, store=store, title=f"training {preset}")
+        finally:
+            executor.close()
         t = Table(title=f"{preset}: {len(report.results)} of {len(jobs)} seeds trained")
         for col in ("seed", "policy", "sha256", "BC loss", "PPO steps"):
             t.add_column(col)

@@ -137,3 +137,28 @@ def test_in_process_path_and_the_demo_never_import_ray(tmp_path, oval_track):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("NO_RAY")
+
+
+def test_sweep_train_refuses_a_bad_preset_or_missing_data_in_one_line(tmp_path, capsys):
+    assert main(["sweep", "train", "no-such-preset", "--data", str(tmp_path)]) == 2
+    assert "unknown training preset" in capsys.readouterr().err
+    assert main(["sweep", "train", "test", "--data", str(tmp_path / "missing")]) == 2
+    assert "data generate" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sweep_train_trains_each_seed_and_resume_skips_it(tmp_path, monkeypatch, capsys):
+    from motocoach.training import datasets
+
+    datasets.generate(tmp_path / "data", preset="test", seed=1, progress=False)
+    monkeypatch.chdir(tmp_path)
+    args = ["sweep", "train", "test", "--seeds", "1", "--first-seed", "3", "--data", str(tmp_path / "data"),
+            "--run", "st"]
+    assert main(args) == 0
+    rec = [json.loads(x) for x in (tmp_path / "runs" / "st" / "jobs.jsonl").read_text().splitlines()]
+    assert len(rec) == 1 and rec[0]["ok"] and rec[0]["params"]["seed"] == 3
+    policy = tmp_path / "runs" / "st" / "seed-3" / "policy.pt"
+    assert rec[0]["result"]["policy"] == str(policy.resolve()) and policy.is_file()
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 0
+    assert "(1 kept from an earlier run)" in capsys.readouterr().out.replace("\n", " ")

@@ -5,25 +5,21 @@ node mid-sweep and gains another."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-# Read when Ray is imported: every node and the driver then use 127.0.0.1, so all traffic stays on loopback.
-os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ray_cluster  # noqa: E402  (before Ray is imported: loopback only, no usage statistics)
 
 from motocoach.training.sweep import ResultStore, evaluate_job, run_sweep  # noqa: E402
-from motocoach.training.sweep_exec import InProcessExecutor, RayExecutor, hide_unusable_pyarrow  # noqa: E402
+from motocoach.training.sweep_exec import InProcessExecutor, RayExecutor  # noqa: E402
 
 pytestmark = pytest.mark.slow
 POLICY = Path(__file__).resolve().parents[1] / "default_policy" / "policy.pt"
-OBJECT_STORE = 80 * 1024 * 1024
 
 
 def canonical(results) -> str:
@@ -32,10 +28,8 @@ def canonical(results) -> str:
 
 @pytest.fixture
 def ray_temp_dir():
-    # Ray's own temp dir, short (socket paths are limited to ~107 bytes) and never shared with another run.
-    path = tempfile.mkdtemp(prefix="ray")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with ray_cluster.ray_temp_dir() as path:
+        yield path
 
 
 @pytest.fixture(scope="module")
@@ -74,52 +68,16 @@ def test_local_ray_one_worker_gives_the_in_process_evaluation(oval_track, tmp_pa
     assert [r["coach"] for r in saved] == ["none", "rule", "telemetry-rule"]
 
 
-class LoseANode:
-    """Wraps an executor: after the first finished job, kill one worker node and add a fresh one."""
-
-    def __init__(self, inner, cluster):
-        self.inner, self.cluster, self.lost = inner, cluster, None
-
-    def run(self, jobs):
-        for event in self.inner.run(jobs):
-            if event is not None and self.lost is None:
-                self.lost = next(iter(self.cluster.worker_nodes))
-                self.cluster.remove_node(self.lost, allow_graceful=False)
-                self.cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
-            yield event
-
-    def workers(self):
-        return self.inner.workers()
-
-    def cancel(self):
-        self.inner.cancel()
-
-    def close(self):
-        self.inner.close()
-
-
 @pytest.fixture
 def cluster(ray_temp_dir):
-    hide_unusable_pyarrow()
-    import ray
-    from ray.cluster_utils import Cluster
-
-    c = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 0, "include_dashboard": False, "object_store_memory": OBJECT_STORE, "temp_dir": ray_temp_dir})
-    try:
-        for _ in range(2):
-            c.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
-        c.wait_for_nodes()
+    with ray_cluster.loopback_cluster(ray_temp_dir, workers=2) as c:
         yield c
-    finally:
-        ray.shutdown()
-        c.shutdown()
 
 
 def test_cluster_losing_a_worker_node_mid_sweep_gives_the_in_process_results(cluster, sweep_jobs, in_process,
                                                                              tmp_path):
     # Submitted in reverse, finished in whatever order two nodes manage: the results must not care.
-    ex = LoseANode(RayExecutor(address=cluster.address), cluster)
+    ex = ray_cluster.LoseANode(RayExecutor(address=cluster.address), cluster)
     store = ResultStore(tmp_path / "jobs.jsonl")
     report = run_sweep(list(reversed(sweep_jobs)), ex, store=store, progress=False)
     assert ex.lost is not None and not report.failures
