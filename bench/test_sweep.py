@@ -2,7 +2,7 @@
 workers, Ray's cost per job, results after a lost worker node, and what ``--resume`` skips.
 
 The job mix is the efficacy sweep's: four coaches (none, rule, BC, BC+PPO) x the held-out
-circuits, 16 amateur rides per job (a few seconds each). Every executor first runs a warm-up
+circuits x two rider profiles, 16 rides per job (a few seconds each). Every executor first runs a warm-up
 sweep (other seeds) so that the timed sweep does not pay for imports and circuit building;
 Ray's start-up is reported on its own. The machine is shared: the 1-minute load average is
 recorded at the start and the end.
@@ -23,17 +23,18 @@ import ray_cluster  # noqa: E402  (before Ray is imported: loopback only, no usa
 
 SEEDS = 16
 COACHES = ("none", "rule", "bc", "bc+ppo")
+RIDERS = ("amateur", "novice")
 POLICY_DIR = ROOT / "training" / "default_policy"
 EFFICACY_EPISODES = 11 * 8 * 64 * 4   # circuits x rider profiles x seeds x coaches (docs/scaling.md)
 
 
-def _jobs(seed: int, seeds: int = SEEDS, coaches=COACHES):
+def _jobs(seed: int, seeds: int = SEEDS, coaches=COACHES, riders=RIDERS):
     from motocoach.training.datasets import HELDOUT_TRACKS
     from motocoach.training.sweep import evaluate_job
 
     policy = {"bc": POLICY_DIR / "bc_policy.pt", "bc+ppo": POLICY_DIR / "policy.pt"}
-    return [evaluate_job(c, track=t, rider="amateur", seeds=seeds, seed=seed, policy=policy.get(c))
-            for t in HELDOUT_TRACKS for c in coaches]
+    return [evaluate_job(c, track=t, rider=r, seeds=seeds, seed=seed, policy=policy.get(c))
+            for t in HELDOUT_TRACKS for r in riders for c in coaches]
 
 
 def _peak_rss_mb(job) -> float:
@@ -104,7 +105,7 @@ def test_sweep_scaling_node_loss_and_resume(bench_result, tmp_path):
     from motocoach.training.sweep_exec import InProcessExecutor, RayExecutor
 
     load_start = os.getloadavg()[0]
-    jobs, warm = _jobs(1000), _jobs(7, seeds=2, coaches=("none", "bc"))
+    jobs, warm = _jobs(1000), _jobs(7, seeds=2, coaches=("none", "bc"), riders=("amateur",))
     episodes = sum(j.params["seeds"] for j in jobs)
 
     _timed(warm, InProcessExecutor())
@@ -116,7 +117,7 @@ def test_sweep_scaling_node_loss_and_resume(bench_result, tmp_path):
     assert _canonical(ray1) == _canonical(inproc) == _canonical(ray2)
 
     # A worker node lost mid-sweep on a 3-node loopback cluster: the same results as in-process.
-    small = _jobs(2000, seeds=4, coaches=("none", "bc+ppo"))
+    small = _jobs(2000, seeds=4, coaches=("none", "bc+ppo"), riders=("amateur",))
     expected, _ = _timed(small, InProcessExecutor())
     with ray_cluster.ray_temp_dir() as tmp, ray_cluster.loopback_cluster(tmp, workers=2) as cluster:
         lose = ray_cluster.LoseANode(RayExecutor(address=cluster.address), cluster)
@@ -166,15 +167,16 @@ def test_sweep_scaling_node_loss_and_resume(bench_result, tmp_path):
         "host_load_1min_end": os.getloadavg()[0],
     }
     bench_result("sweep", "host", metrics, notes=(
-        f"{len(jobs)} evaluate jobs of {SEEDS} amateur rides each (coaches {', '.join(COACHES)} x the held-out "
-        "circuits, default policy), timed after a warm-up sweep on the same executor; ray_start_s is ray.init "
-        "alone. ray_overhead_ms_per_job: 64 jobs that end at once (an unknown circuit), 1-worker Ray time minus "
-        "in-process time, per job (submit, schedule, run, return an error). Node loss: a 3-node "
-        "cluster on loopback (head 0 CPU, two 1-CPU workers), one worker node killed after the first result and "
-        "a fresh one added. worker_peak_rss_mb_*: peak RSS of one process that imports Ray and runs that job "
-        "(an evaluate job with the BC+PPO coach; a train job with the test preset). The estimates scale the in-process cost per episode of this job mix to the "
-        "22,528-episode efficacy sweep and assume the measured 2-worker efficiency at 8 and 64 cores. "
-        "A Ray worker runs with OMP_NUM_THREADS=1; in-process, NumPy's threaded math on small arrays is slower "
-        "(so scaling_efficiency_2workers, over in-process, can exceed 1; *_vs_ray_1worker compares like with like). "
-        "Shared machine: see host_load_1min_*; with other jobs on the 2 cores the efficiency is lower."))
+        f"{len(jobs)} evaluate jobs of {SEEDS} rides each (coaches {', '.join(COACHES)} x the held-out "
+        f"circuits x riders {', '.join(RIDERS)}, default policy), timed after a warm-up sweep on the same "
+        "executor; ray_start_s is ray.init alone. ray_overhead_ms_per_job: 64 jobs that end at once (an "
+        "unknown circuit), 1-worker Ray time minus in-process time, per job (submit, schedule, run, return "
+        "an error). Node loss: a 3-node cluster on loopback (head 0 CPU, two 1-CPU workers), one worker node "
+        "killed after the first result and a fresh one added. worker_peak_rss_mb_*: peak RSS of one process "
+        "that imports Ray and runs that job (an evaluate job with the BC+PPO coach; a train job with the test "
+        "preset). The estimates scale the in-process cost per episode of this job mix to the 22,528-episode "
+        "efficacy sweep and assume the measured 2-worker efficiency at 8 and 64 cores. A Ray worker runs "
+        "with OMP_NUM_THREADS=1; in-process, NumPy's threaded math on small arrays is slower (so "
+        "scaling_efficiency_2workers, over in-process, can exceed 1; *_vs_ray_1worker compares like with "
+        "like). Shared machine: see host_load_1min_*; with other jobs on the 2 cores the efficiency is lower."))
     assert node_loss_ok and resumed.skipped == len(small) // 2

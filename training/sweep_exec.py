@@ -14,6 +14,7 @@ raises is not retried and comes back as an error with its message.
 from __future__ import annotations
 
 import os
+import time
 from typing import Iterable, Iterator, Optional
 
 from motocoach.errors import ConfigError
@@ -93,6 +94,7 @@ class RayExecutor:
         self.wait_s = wait_s
         self._pending: dict = {}
         self._owned = False
+        self._workers_label, self._workers_at = "?", -1e9
         if workers is not None:
             # Read by Ray when it is imported: a local Ray then binds every node to 127.0.0.1.
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -109,19 +111,26 @@ class RayExecutor:
                 ray.init(num_cpus=workers, include_dashboard=False,
                          object_store_memory=LOCAL_OBJECT_STORE_MB * 1024 * 1024, **options)
             else:
-                ray.init(address=address or os.environ.get("RAY_ADDRESS") or "auto", **options)
+                address = address or os.environ.get("RAY_ADDRESS") or "auto"
+                check_reachable(address)
+                ray.init(address=address, **options)
         except ConnectionError as e:
-            raise ConfigError(f"cannot reach a Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: {e}; "
-                              "check the address (HOST:PORT of the head's GCS, 6379 by default)") from None
+            raise ConfigError(f"cannot reach a Ray cluster at {address}: {e}; give the head's HOST:PORT "
+                              "(6379 unless `ray start --head --port` said otherwise)") from None
         self._owned = True
 
-    def workers(self) -> str:
+    def workers(self, max_age_s: float = 2.0) -> str:
+        """CPUs and nodes Ray reports alive (asked at most every ``max_age_s``: it is a GCS call)."""
+        if time.monotonic() - self._workers_at < max_age_s:
+            return self._workers_label
         try:
             nodes = [n for n in self._ray.nodes() if n.get("Alive") and n["Resources"].get("CPU", 0) > 0]
         except Exception:  # noqa: BLE001 - a progress label must never end the sweep
             return "?"
         cpus = sum(int(n["Resources"]["CPU"]) for n in nodes)
-        return f"{cpus} CPU on {len(nodes)} node{'s' if len(nodes) != 1 else ''} (Ray)"
+        self._workers_label = f"{cpus} CPU on {len(nodes)} node{'s' if len(nodes) != 1 else ''} (Ray)"
+        self._workers_at = time.monotonic()
+        return self._workers_label
 
     def run(self, jobs: Iterable[Job]) -> Iterator[Event]:
         ray = self._ray
@@ -153,6 +162,20 @@ class RayExecutor:
         if self._owned:
             self._ray.shutdown()
             self._owned = False
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A clear error at once for a HOST:PORT nothing listens on (Ray itself would retry for ever)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return  # "auto", ray:// client addresses: Ray's own checks apply
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ConfigError(f"cannot reach a Ray cluster at {address} ({e.strerror or e}); give the head's "
+                          "HOST:PORT (6379 unless `ray start --head --port` said otherwise)") from None
 
 
 def make_executor(workers: int | None = None, ray_address: str | None = None):

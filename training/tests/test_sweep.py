@@ -91,15 +91,14 @@ def test_a_failing_job_is_reported_with_its_parameters_and_the_others_finish(tmp
         raise_on_failures(report, store)
 
 
-@pytest.mark.slow
-def test_evaluate_verb_exits_non_zero_with_a_summary_of_failed_jobs(tmp_path, capsys, oval_track):
-    rc = main(["evaluate", "--track", oval_track, "--track", "no-such-track", "--rider", "amateur", "--seeds", "2",
-               "--resume", "--out", str(tmp_path)])
+def test_evaluate_verb_exits_non_zero_with_a_summary_of_failed_jobs(tmp_path, capsys):
+    rc = main(["evaluate", "--track", "no-such-track", "--rider", "amateur", "--seeds", "2", "--resume",
+               "--out", str(tmp_path)])
     out = capsys.readouterr()
     assert rc == 2
-    assert "3 of 6 jobs failed" in out.err and "no-such-track" in out.out
-    results = json.loads((tmp_path / "evaluation.json").read_text())["results"]
-    assert sorted(r["coach"] for r in results) == ["none", "rule", "telemetry-rule"]
+    assert "3 of 3 jobs failed" in out.err and "rerun with --resume" in out.err
+    assert "coach=telemetry-rule" in out.out and "no-such-track" in out.out   # each failed job, with parameters
+    assert len((tmp_path / "jobs.jsonl").read_text().splitlines()) == 3
 
 
 def test_ctrl_c_keeps_the_finished_jobs_and_resume_goes_on(tmp_path, oval_jobs):
@@ -128,7 +127,8 @@ def test_in_process_path_and_the_demo_never_import_ray(tmp_path, oval_track):
         "import motocoach.pipeline\n"
         # the in-process evaluate verb up to its first ride (an unknown track stops it there: exit 2)
         "try:\n"
-        f"    build_app()(args=['evaluate', '--track', 'no-such-track', '--rider', 'amateur', '--seeds', '2', '--out', {str(tmp_path)!r}], standalone_mode=False)\n"
+        f"    build_app()(args=['evaluate', '--track', 'no-such-track', '--rider', 'amateur', '--seeds', '2',\n"
+        f"                      '--out', {str(tmp_path)!r}], standalone_mode=False)\n"
         "except typer.Exit as e:\n"
         "    assert e.exit_code == 2, e.exit_code\n"
         "from motocoach.training.sweep import evaluate_job, run_sweep\n"
@@ -162,3 +162,16 @@ def test_sweep_train_trains_each_seed_and_resume_skips_it(tmp_path, monkeypatch,
     capsys.readouterr()
     assert main([*args, "--resume"]) == 0
     assert "(1 kept from an earlier run)" in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_a_ray_address_nothing_listens_on_is_one_clear_error():
+    import socket
+
+    from motocoach.errors import ConfigError
+    from motocoach.training.sweep_exec import check_reachable
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConfigError, match=f"cannot reach a Ray cluster at 127.0.0.1:{port}"):
+        check_reachable(f"127.0.0.1:{port}", timeout_s=2.0)
