@@ -38,7 +38,7 @@ def print_failures(report: SweepReport) -> None:
 
 def print_summary(report: SweepReport, store: ResultStore) -> None:
     console.print(f"{len(report.results)}/{len(report.jobs)} jobs finished ({report.skipped} kept from an "
-                  f"earlier run), {len(report.failures)} failed, {report.seconds:.1f} s on {report.workers}; "
+                  f"earlier run), {len(report.failures)} failed, {report.seconds:.1f} s; workers: {report.workers}; "
                   f"results in {store.path}")
 
 
