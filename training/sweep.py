@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -99,10 +100,22 @@ def _check_digest(path: str | None, expected: str | None, what: str) -> None:
         raise ConfigError(f"{what} {path} changed since the sweep was planned; plan it again")
 
 
+def strict_json(x: Any) -> Any:
+    """Plain JSON data: tuples become lists, NaN and infinity become null (JSON has no NaN;
+    a cell where no ride finished has no mean lap time)."""
+    if isinstance(x, dict):
+        return {str(k): strict_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [strict_json(v) for v in x]
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    return x
+
+
 def run_job(job: Job) -> dict[str, Any]:
-    """Run one job where this process is, and return its result as plain JSON data."""
+    """Run one job where this process is, and return its result as plain, strict JSON data."""
     # Through JSON (floats round-trip exactly): a fresh result and a stored one are the same data.
-    return json.loads(json.dumps(_run(job)))
+    return json.loads(json.dumps(strict_json(_run(job)), allow_nan=False))
 
 
 def _run(job: Job) -> dict[str, Any]:
@@ -169,7 +182,7 @@ class ResultStore:
         rec = {"hash": job.hash, "kind": job.kind, "params": job.params, "ok": error is None}
         rec.update({"result": result} if error is None else {"error": error})
         with self.path.open("a") as f:
-            f.write(json.dumps(rec, sort_keys=True) + "\n")
+            f.write(json.dumps(strict_json(rec), sort_keys=True, allow_nan=False) + "\n")
             f.flush()
             os.fsync(f.fileno())
 

@@ -9,6 +9,7 @@ The results go to ``evaluation.json`` (the in-process format) and, job by job, t
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import fields
 from pathlib import Path
 
@@ -38,11 +39,17 @@ def evaluation_jobs(*, policy: Path | None, tracks: list[str], riders: list[str]
 
 
 def as_coach_result(result: dict):
-    """A stored result back as a CoachResult (lists become tuples; unknown keys are dropped)."""
+    """A job's result back as a CoachResult: lists become tuples and null becomes NaN again
+    (see :func:`~motocoach.training.sweep.strict_json`); unknown keys are dropped."""
     from motocoach.training.evaluate import CoachResult
 
+    def value(v):
+        if isinstance(v, list):
+            return tuple(math.nan if e is None else e for e in v)
+        return math.nan if v is None else v
+
     names = {f.name for f in fields(CoachResult)}
-    return CoachResult(**{k: tuple(v) if isinstance(v, list) else v for k, v in result.items() if k in names})
+    return CoachResult(**{k: value(v) for k, v in result.items() if k in names})
 
 
 def evaluate_sweep(*, policy: Path | None, tracks: list[str], riders: list[str], seeds: int, seed: int,
@@ -59,7 +66,7 @@ def evaluate_sweep(*, policy: Path | None, tracks: list[str], riders: list[str],
     results = [as_coach_result(r) for r in report.ordered()]
     (out / "evaluation.json").write_text(json.dumps(
         {"seeds": seeds, "seed": seed, "policy": str(policy) if policy else None,
-         "results": report.ordered()}, indent=2, default=float) + "\n")
+         "results": report.ordered()}, indent=2, allow_nan=False) + "\n")
     if results:
         from motocoach.training.plots import plot_lap_times
 

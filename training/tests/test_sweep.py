@@ -175,3 +175,22 @@ def test_a_ray_address_nothing_listens_on_is_one_clear_error():
         port = s.getsockname()[1]
     with pytest.raises(ConfigError, match=f"cannot reach a Ray cluster at 127.0.0.1:{port}"):
         check_reachable(f"127.0.0.1:{port}", timeout_s=2.0)
+
+
+def test_results_are_strict_json_and_nan_comes_back_as_nan(tmp_path):
+    import math
+
+    from motocoach.training.sweep import strict_json
+    from motocoach.training.sweep_eval import as_coach_result
+
+    raw = {"coach": "none", "track": "t", "rider": "r", "rides": 2, "completed": 0, "offtracks": 2,
+           "lap_time_mean_s": math.nan, "lap_time_std_s": math.nan, "violation_s_per_lap": math.nan,
+           "cue_duty": math.nan, "vehicle": "roadsport", "lap_times_s": (math.nan, math.nan)}
+    plain = strict_json(raw)
+    assert plain["lap_time_mean_s"] is None and plain["lap_times_s"] == [None, None]
+    store = ResultStore(tmp_path / "jobs.jsonl")
+    store.write(Job("evaluate", {"x": 1}), plain)
+    assert "NaN" not in (tmp_path / "jobs.jsonl").read_text()
+    back = as_coach_result(store.finished()[Job("evaluate", {"x": 1}).hash])
+    assert math.isnan(back.lap_time_mean_s) and all(math.isnan(x) for x in back.lap_times_s)
+    assert back.completed == 0 and back.vehicle == "roadsport"
