@@ -44,7 +44,8 @@ app.add_typer(schema_app, name="schema")
 VERB_MODULES: list[str] = ["motocoach.device.cli", "motocoach.device.field", "motocoach.training.cli",
                              "motocoach.quantization.cli", "motocoach.pipeline",
                              "motocoach.boards", "motocoach.training.sim_cli",
-                             "motocoach.training.ridelogs.cli", "motocoach.replay"]
+                             "motocoach.training.ridelogs.cli", "motocoach.replay",
+                             "motocoach.training.sweep_cli"]
 
 
 def _print_version(value: bool) -> None:

@@ -70,13 +70,23 @@ def register(app: typer.Typer) -> None:
         seeds: int = typer.Option(32, min=2, max=4096, help="Rides per coach, track and rider (the same seeds for every coach)."),
         seed: int = typer.Option(0, help="Base seed."),
         out: Path = typer.Option(Path("runs") / "eval", help="Folder for evaluation.json and plots."),
+        workers: int = typer.Option(None, "--workers", min=1, help="Run the rides on a local Ray with N CPUs "
+                                    "(one job per coach, track and rider; docs/scaling.md)."),
+        ray_address: str = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS",
+                                        help="Run the rides on the Ray cluster at HOST:PORT."),
+        resume: bool = typer.Option(False, "--resume", help="Keep the jobs out/jobs.jsonl already holds; run the rest."),
     ) -> None:
         """Lap time, violations and cue duty: no coach vs rule-based vs BC vs BC+PPO.
 
         Gains are paired: every coach rides the same seeds, and the gain over no coach is
         averaged over the rides both finished, with a 95 % interval.
 
+        With --workers, --ray-address or --resume the rides run as a sweep (the same results;
+        only the lap-time plot is drawn).
+
         Example: motocoach evaluate --policy runs/demo/policy.pt --track my_track.csv --vehicle roadsport --rider novice
+
+        Example: motocoach evaluate --policy runs/demo/policy.pt --seeds 64 --workers 2
         """
         from rich.table import Table
 
@@ -86,12 +96,20 @@ def register(app: typer.Typer) -> None:
 
         tracks = list(track) if track else list(datasets.HELDOUT_TRACKS)
         riders = list(rider) if rider else ["amateur", *datasets.HELDOUT_RIDERS]
+        sweep = None
         try:
-            results = evaluate(policy=policy, tracks=tracks, riders=riders, seeds=seeds, seed=seed,
-                               out_dir=out, progress=True, vehicle=vehicle)
+            if workers is not None or ray_address or resume:
+                from motocoach.training.sweep_cli import evaluate_as_sweep
+
+                results, sweep = evaluate_as_sweep(policy=policy, tracks=tracks, riders=riders, seeds=seeds,
+                                                   seed=seed, out=out, vehicle=vehicle, workers=workers,
+                                                   ray_address=ray_address, resume=resume)
+            else:
+                results = evaluate(policy=policy, tracks=tracks, riders=riders, seeds=seeds, seed=seed,
+                                   out_dir=out, progress=True, vehicle=vehicle)
         except MotoCoachError as e:
             console.print(f"[red]error:[/] {e}")
-            raise typer.Exit(2) from None
+            raise typer.Exit(e.exit_code) from None
         t = Table(title=f"simulated on host, {seeds} rides each (same seeds for every coach)")
         for col in ("track", "rider", "vehicle", "coach", "lap s", "finished", "off", "violation s/lap", "cue duty"):
             t.add_column(col)
@@ -113,3 +131,7 @@ def register(app: typer.Typer) -> None:
                           + (f"; violations x{v:.2f} on the same rides" if v is not None else
                              "; no violations uncoached on those rides"))
         console.print(f"wrote {out / 'evaluation.json'} and plots")
+        if sweep is not None:
+            from motocoach.training.sweep_cli import finish
+
+            finish(sweep)
