@@ -41,8 +41,6 @@ def _peak_rss_mb(job) -> float:
     """Peak resident memory of a fresh process that imports Ray and runs ``job`` (what one Ray
     worker process holds; the node's raylet and object store come on top)."""
     code = ("import pickle, resource, sys\n"
-            "from motocoach.training.sweep_exec import hide_unusable_pyarrow\n"
-            "hide_unusable_pyarrow()\n"
             "import ray  # noqa: F401\n"
             "from motocoach.training.sweep import run_job\n"
             "run_job(pickle.loads(sys.stdin.buffer.read()))\n"

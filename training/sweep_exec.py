@@ -28,28 +28,6 @@ LOCAL_OBJECT_STORE_MB = 100
 NODE_LOSS_RETRIES = 3
 
 
-def hide_unusable_pyarrow() -> None:
-    """Let Ray Core run when the installed pyarrow cannot be imported (it needs NumPy 2; the
-    quantizer pins NumPy 1.26). Ray imports pyarrow only to register Arrow serializers, and it
-    skips that when pyarrow is missing, so an unusable pyarrow is made to look missing.
-    Runs in the driver and, as Ray's ``worker_process_setup_hook``, in every worker."""
-    import importlib.util
-    import sys
-
-    if "pyarrow" in sys.modules or importlib.util.find_spec("pyarrow") is None:
-        return
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        for name in [m for m in sys.modules if m == "pyarrow" or m.startswith("pyarrow.")]:
-            del sys.modules[name]
-        sys.modules["pyarrow"] = None  # type: ignore[assignment]
-
-
-#: Given to ``ray.init`` so that every worker of the sweep runs the hook above first.
-RUNTIME_ENV = {"worker_process_setup_hook": f"{__name__}.hide_unusable_pyarrow"}
-
-
 def describe_error(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
@@ -99,13 +77,12 @@ class RayExecutor:
             # Read by Ray when it is imported: a local Ray then binds every node to 127.0.0.1.
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        hide_unusable_pyarrow()
         import ray
 
         self._ray = ray
         if ray.is_initialized():
             return
-        options = {"log_to_driver": False, "runtime_env": RUNTIME_ENV, **(init_options or {})}
+        options = {"log_to_driver": False, **(init_options or {})}
         try:
             if workers is not None:
                 ray.init(num_cpus=workers, include_dashboard=False,

@@ -33,9 +33,6 @@ def ray_temp_dir() -> Iterator[str]:
 @contextlib.contextmanager
 def loopback_cluster(temp_dir: str, workers: int = 2):
     """A head with 0 CPUs and ``workers`` worker nodes with 1 CPU each; shut down on exit."""
-    from motocoach.training.sweep_exec import hide_unusable_pyarrow
-
-    hide_unusable_pyarrow()
     import ray
     from ray.cluster_utils import Cluster
 
