@@ -88,11 +88,13 @@ def train_job(preset: str, *, seed: int, dataset_root: str | Path, run_dir: str 
 
 
 def quantize_job(policy: str | Path, *, run_dir: str | Path, dataset_root: str | Path, seed: int = 0,
-                 n_calib: int = 2000) -> Job:
-    """Quantize ``policy`` to full int8 and run the checks; the report lands in ``run_dir``."""
+                 n_calib: int = 2000, qat: bool = True) -> Job:
+    """Quantize ``policy`` to full int8 (PTQ, and QAT unless ``qat`` is False, the better kept)
+    and run the checks; the report lands in ``run_dir``."""
     return Job("quantize", {"policy": str(Path(policy).resolve()), "run_dir": str(Path(run_dir).resolve()),
                             "dataset_root": str(Path(dataset_root).resolve()), "seed": int(seed),
-                            "n_calib": int(n_calib), "policy_sha256": _digest_if_file(str(policy))})
+                            "n_calib": int(n_calib), "qat": bool(qat),
+                            "policy_sha256": _digest_if_file(str(policy))})
 
 
 def _check_digest(path: str | None, expected: str | None, what: str) -> None:
@@ -145,7 +147,8 @@ def _run(job: Job) -> dict[str, Any]:
         from motocoach.quantization.pipeline import quantize
 
         _check_digest(p["policy"], p.get("policy_sha256"), "policy")
-        q = quantize(p["policy"], p["run_dir"], dataset_root=p["dataset_root"], seed=p["seed"], n_calib=p["n_calib"])
+        q = quantize(p["policy"], p["run_dir"], dataset_root=p["dataset_root"], seed=p["seed"], n_calib=p["n_calib"],
+                     qat=p.get("qat", True))
         checks = q.report["checks"]
         return {"tflite": str(q.tflite), "tflite_sha256": q.report["tflite_sha256"],
                 "decision_agreement": checks["decision_agreement"]["all"], "warnings": q.report["warnings"]}
