@@ -6,9 +6,13 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+import pytest
+
 SEEDS = 64
 
 
+# Minutes of simulated laps; more on a loaded machine than pytest's 600 s default.
+@pytest.mark.timeout(3600)
 def test_coaching_efficacy(bench_result):
     from motocoach.training import datasets
     from motocoach.training.efficacy import efficacy_metrics

@@ -23,6 +23,8 @@ SEEDS = 64
 AMATEURS = ["amateur", "trackday", "weekend"]
 
 
+# Minutes of simulated laps; more on a loaded machine than pytest's 600 s default.
+@pytest.mark.timeout(3600)
 @pytest.mark.skipif(not (DATA / "tracks").is_dir(), reason=f"no real-circuit data at {DATA}")
 def test_coaching_efficacy_on_real_circuits(bench_result):
     from motocoach.training.efficacy import efficacy_metrics, goals_met
