@@ -245,7 +245,13 @@ def _run_demo(run: RunDir, con: Console, *, preset: str, seed: int, realtime: bo
     with st.stage("train BC -> PPO"):
         from motocoach.training import train
 
-        policy = train.train(run.path, preset=preset, dataset_root=run.path / "data", seed=seed, progress=True)
+        real = train.real_track_paths(train.get_preset(preset), None, required=False)
+        if train.get_preset(preset).real_tracks and not real:
+            con.print(f"  [yellow]note:[/] the real circuits this preset also trains on are not in "
+                      f"{train.DEFAULT_REAL_DATA / 'tracks'} (set MOTOCOACH_REAL_DATA); PPO rides the "
+                      "generated tracks only")
+        policy = train.train(run.path, preset=preset, dataset_root=run.path / "data", seed=seed, progress=True,
+                             real_required=False)
         summary["training"] = json.loads((run.path / "policy.json").read_text())
     with st.stage("int8 + checks"):
         from motocoach.quantization.pipeline import provenance, quantize

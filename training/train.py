@@ -130,12 +130,15 @@ def _freeze(params, frozen: bool) -> None:
         p.requires_grad_(not frozen)
 
 
-def real_track_paths(p: TrainPreset, real_data: Path | None) -> list[str]:
-    """CSV paths of the preset's real circuits under ``real_data``/tracks; a clear error if absent."""
+def real_track_paths(p: TrainPreset, real_data: Path | None, required: bool = True) -> list[str]:
+    """CSV paths of the preset's real circuits under ``real_data``/tracks. Absent circuits are a
+    clear error, or, with ``required=False``, leave the list empty (the caller says so)."""
     if not p.real_tracks:
         return []
     folder = Path(real_data or DEFAULT_REAL_DATA) / "tracks"
     missing = [t for t in p.real_tracks if not (folder / f"{t}.csv").is_file()]
+    if missing and not required:
+        return []
     if missing:
         raise ConfigError(f"this preset also trains on the real circuits {', '.join(p.real_tracks)}, but "
                           f"{', '.join(m + '.csv' for m in missing)} is not in {folder}; give the folder "
@@ -144,8 +147,11 @@ def real_track_paths(p: TrainPreset, real_data: Path | None) -> list[str]:
 
 
 def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int = 0,
-          progress: bool = True, real_data: Path | None = None) -> Path:
-    """BC on the expert labels, then PPO from the BC actor; returns the ``policy.pt`` path."""
+          progress: bool = True, real_data: Path | None = None, real_required: bool = True) -> Path:
+    """BC on the expert labels, then PPO from the BC actor; returns the ``policy.pt`` path.
+
+    ``real_required=False`` trains without the preset's real circuits when they are not found
+    (``policy.json`` then lists only the tracks PPO rode)."""
     import torch
     from rich.progress import Progress
     from stable_baselines3 import PPO
@@ -158,7 +164,7 @@ def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int 
     from motocoach.training.safety import ViolationBudget, uncoached_violation_rate
 
     p = get_preset(preset)
-    tracks = [*p.tracks, *real_track_paths(p, real_data)]
+    tracks = [*p.tracks, *real_track_paths(p, real_data, required=real_required)]
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     # One thread: a 64x64 MLP gains nothing from more, and on busy shared cores extra

@@ -147,3 +147,18 @@ def test_committed_policy_was_trained_with_the_current_default_preset():
     want = json.loads(json.dumps(asdict(PRESETS["default"])))     # tuples as lists, like the file
     assert meta["preset"] == "default" and meta["preset_config"] == want
     assert meta["schema_hash"] == load_schema().hash
+
+
+def test_real_circuits_missing_is_an_error_or_stated(tmp_path):
+    from dataclasses import replace
+
+    from motocoach.errors import ConfigError
+    from motocoach.training.train import PRESETS, real_track_paths
+
+    p = replace(PRESETS["test"], real_tracks=("Silverstone",))
+    with pytest.raises(ConfigError, match="--real-data"):
+        real_track_paths(p, tmp_path)
+    assert real_track_paths(p, tmp_path, required=False) == []
+    (tmp_path / "tracks").mkdir()
+    (tmp_path / "tracks" / "Silverstone.csv").write_text("x_m,y_m,w_tr_right_m,w_tr_left_m\n")
+    assert real_track_paths(p, tmp_path) == [str(tmp_path / "tracks" / "Silverstone.csv")]
