@@ -110,14 +110,20 @@ def register(app: typer.Typer) -> None:
         except MotoCoachError as e:
             console.print(f"[red]error:[/] {e}")
             raise typer.Exit(e.exit_code) from None
-        t = Table(title=f"simulated on host, {seeds} rides each (same seeds for every coach)")
-        for col in ("track", "rider", "vehicle", "coach", "lap s", "finished", "off", "violation s/lap", "cue duty"):
+        # one vehicle goes into the title, so the table fits an 80-column terminal
+        vehicles = sorted({r.vehicle for r in results})
+        one = len(vehicles) == 1
+        t = Table(title=f"simulated on host{f', {vehicles[0]}' if one else ''}, {seeds} rides each "
+                        "(same seeds for every coach)")
+        cols = ("track", "rider", *(() if one else ("vehicle",)), "coach", "lap s", "finished", "off",
+                "viol s/lap", "duty")
+        for col in cols:
             t.add_column(col)
         for r in results:
             # lap time, violations and duty are over the finished rides, so none without a lap
             lap, viol, duty = ((f"{r.lap_time_mean_s:.2f}", f"{r.violation_s_per_lap:.2f}", f"{r.cue_duty:.2f}")
                                if r.completed else ("no lap finished", "-", "-"))
-            t.add_row(r.track, r.rider, r.vehicle, r.coach, lap, f"{r.completed}/{r.rides}",
+            t.add_row(r.track, r.rider, *(() if one else (r.vehicle,)), r.coach, lap, f"{r.completed}/{r.rides}",
                       str(r.offtracks), viol, duty)
         console.print(t)
         for c in dict.fromkeys(r.coach for r in results if r.coach != "none"):
