@@ -153,14 +153,7 @@ def evaluate(*, policy: Path | None, tracks: list[str], riders: list[str], seeds
     """Every coach x track x rider; writes ``evaluation.json`` and plots into ``out_dir``."""
     from rich.progress import Progress
 
-    if policy is not None and bc_policy is None:
-        cand = Path(policy).with_name("bc_policy.pt")
-        bc_policy = cand if cand.exists() else None
-    kinds = [("none", None), ("rule", None), ("telemetry-rule", None)]
-    if bc_policy is not None:
-        kinds.append(("bc", Path(bc_policy)))
-    if policy is not None:
-        kinds.append(("bc+ppo", Path(policy)))
+    kinds = coach_kinds(policy, bc_policy)
     results: list[CoachResult] = []
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("evaluating", total=len(kinds) * len(tracks) * len(riders))
@@ -176,23 +169,44 @@ def evaluate(*, policy: Path | None, tracks: list[str], riders: list[str], seeds
         (out / "evaluation.json").write_text(json.dumps(_json_safe(
             {"seeds": seeds, "seed": seed, "policy": str(policy) if policy else None,
              "results": [asdict(r) for r in results]}), indent=2, allow_nan=False) + "\n")
-        from motocoach.training.plots import plot_cue_map, plot_lap_times, plot_speed_and_delta
-        from motocoach.training.reflap import reference_lap
-        from motocoach.training.vehicles import get_vehicle
-
-        plot_lap_times(results, out / "lap_times.png")
-        best = kinds[-1]
-        track0, rider0 = get_track(tracks[0]), get_rider(riders[0])
-        traces = {}
-        for kind, path in (kinds[0], best):
-            _, traces[kind] = ride_laps(tracks[0], riders[0], make_coach(kind, tracks[0], path), 1, seed,
-                                        record=True, vehicle=vehicle)
-        veh = get_vehicle(vehicle or rider0.vehicle)
-        plot_cue_map(track0, traces[best[0]], out / f"cue_map_{track0.name}.png",
-                     title=f"{best[0]} coaching {rider0.name} on {veh.name} (simulated, host)")
-        plot_speed_and_delta(track0, traces, reference_lap(track0, veh).v, out / f"speed_{track0.name}.png",
-                             title=f"{rider0.name} on {veh.name}, {track0.name}, seed {seed} (simulated, host)")
+        write_plots(results, out, kinds=kinds, track=tracks[0], rider=riders[0], seed=seed, vehicle=vehicle)
     return results
+
+
+def coach_kinds(policy: Path | None, bc_policy: Path | None = None) -> list[tuple[str, Path | None]]:
+    """The coaches compared, in order: none, rule, telemetry-rule, then BC (``bc_policy`` or
+    the ``bc_policy.pt`` beside ``policy``) and BC+PPO when there is a policy."""
+    if policy is not None and bc_policy is None:
+        cand = Path(policy).with_name("bc_policy.pt")
+        bc_policy = cand if cand.exists() else None
+    kinds: list[tuple[str, Path | None]] = [("none", None), ("rule", None), ("telemetry-rule", None)]
+    if bc_policy is not None:
+        kinds.append(("bc", Path(bc_policy)))
+    if policy is not None:
+        kinds.append(("bc+ppo", Path(policy)))
+    return kinds
+
+
+def write_plots(results: list[CoachResult], out: Path, *, kinds: list[tuple[str, Path | None]], track: str,
+                rider: str, seed: int, vehicle: str | None = None) -> None:
+    """``lap_times.png`` for every cell; a cue map and a speed/delta-time plot of one ride of the
+    last coach in ``kinds`` against no coach, on ``track`` with ``rider``."""
+    from motocoach.training.plots import plot_cue_map, plot_lap_times, plot_speed_and_delta
+    from motocoach.training.reflap import reference_lap
+    from motocoach.training.vehicles import get_vehicle
+
+    plot_lap_times(results, out / "lap_times.png")
+    best = kinds[-1]
+    track0, rider0 = get_track(track), get_rider(rider)
+    traces = {}
+    for kind, path in (kinds[0], best):
+        _, traces[kind] = ride_laps(track, rider, make_coach(kind, track, path), 1, seed, record=True,
+                                    vehicle=vehicle)
+    veh = get_vehicle(vehicle or rider0.vehicle)
+    plot_cue_map(track0, traces[best[0]], out / f"cue_map_{track0.name}.png",
+                 title=f"{best[0]} coaching {rider0.name} on {veh.name} (simulated, host)")
+    plot_speed_and_delta(track0, traces, reference_lap(track0, veh).v, out / f"speed_{track0.name}.png",
+                         title=f"{rider0.name} on {veh.name}, {track0.name}, seed {seed} (simulated, host)")
 
 
 def _json_safe(x):

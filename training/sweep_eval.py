@@ -13,22 +13,10 @@ import math
 from dataclasses import fields
 from pathlib import Path
 
+from motocoach.training.evaluate import coach_kinds
 from motocoach.training.sweep import Job, ResultStore, SweepReport, evaluate_job, run_sweep
 
 STORE_NAME = "jobs.jsonl"
-
-
-def coach_kinds(policy: Path | None, bc_policy: Path | None = None) -> list[tuple[str, Path | None]]:
-    """The coaches compared, as the in-process evaluation picks them (bc_policy.pt beside policy.pt)."""
-    if policy is not None and bc_policy is None:
-        cand = Path(policy).with_name("bc_policy.pt")
-        bc_policy = cand if cand.exists() else None
-    kinds: list[tuple[str, Path | None]] = [("none", None), ("rule", None), ("telemetry-rule", None)]
-    if bc_policy is not None:
-        kinds.append(("bc", Path(bc_policy)))
-    if policy is not None:
-        kinds.append(("bc+ppo", Path(policy)))
-    return kinds
 
 
 def evaluation_jobs(*, policy: Path | None, tracks: list[str], riders: list[str], seeds: int, seed: int,
@@ -57,7 +45,8 @@ def evaluate_sweep(*, policy: Path | None, tracks: list[str], riders: list[str],
                    progress: bool = True) -> tuple[list, SweepReport]:
     """Run the evaluation as a sweep on ``executor``; returns (CoachResults in job order, report).
 
-    Writes ``evaluation.json`` and the lap-time plot into ``out_dir`` for the jobs that finished.
+    Writes ``evaluation.json`` and the plots of the in-process evaluation into ``out_dir``, for
+    the jobs that finished (the cue map and speed plot once every job has).
     """
     jobs = evaluation_jobs(policy=policy, tracks=tracks, riders=riders, seeds=seeds, seed=seed, vehicle=vehicle)
     out = Path(out_dir)
@@ -67,7 +56,12 @@ def evaluate_sweep(*, policy: Path | None, tracks: list[str], riders: list[str],
     (out / "evaluation.json").write_text(json.dumps(
         {"seeds": seeds, "seed": seed, "policy": str(policy) if policy else None,
          "results": report.ordered()}, indent=2, allow_nan=False) + "\n")
-    if results:
+    if results and len(results) == len(jobs):
+        from motocoach.training.evaluate import write_plots
+
+        write_plots(results, out, kinds=coach_kinds(policy), track=tracks[0], rider=riders[0], seed=seed,
+                    vehicle=vehicle)
+    elif results:
         from motocoach.training.plots import plot_lap_times
 
         plot_lap_times(results, out / "lap_times.png")

@@ -66,6 +66,9 @@ def test_local_ray_one_worker_gives_the_in_process_evaluation(oval_track, tmp_pa
     assert len((tmp_path / "jobs.jsonl").read_text().splitlines()) == 3
     saved = json.loads((tmp_path / "evaluation.json").read_text())["results"]
     assert [r["coach"] for r in saved] == ["none", "rule", "telemetry-rule"]
+    track = Path(oval_track).stem
+    for name in ("lap_times.png", f"cue_map_{track}.png", f"speed_{track}.png"):   # the in-process plots too
+        assert (tmp_path / name).stat().st_size > 500, name
 
 
 @pytest.fixture
