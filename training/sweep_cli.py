@@ -130,7 +130,8 @@ def register(app: typer.Typer) -> None:
         data: Path = typer.Option(Path("runs") / "data", "--data", help="Folder with the Minari datasets "
                                   "(on a cluster: a path every node can read)."),
         real_data: Optional[Path] = typer.Option(None, "--real-data", help="Folder holding tracks/ with the "
-                                                 "preset's real circuits (default: $MOTOCOACH_REAL_DATA or ../shared/data)."),
+                                                 "preset's real circuits (default: $MOTOCOACH_REAL_DATA or "
+                                                 "../shared/data)."),
         run: str = typer.Option("sweep-tune", help="Run folder name under runs/; writes best_preset.json there."),
         workers: Optional[int] = typer.Option(None, "--workers", min=1,
                                               help="CPUs of the local Ray (default: all of this machine's)."),

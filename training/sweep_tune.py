@@ -68,13 +68,21 @@ def score(results, riders) -> dict:
             "paired_rides": m["paired_rides"]}
 
 
+def weights_sha256(actor) -> str:
+    """sha256 of an actor's weights (float32 bytes, in state-dict order): names a trained policy exactly."""
+    h = hashlib.sha256()
+    for tensor in actor.state_dict().values():
+        h.update(tensor.detach().cpu().contiguous().numpy().astype("<f4").tobytes())
+    return h.hexdigest()
+
+
 def run_trial(config: dict, *, base: TrainPreset, dataset_root: Path, trials_dir: Path, eval_seeds: int,
               report: Callable[[dict], None], real_data: Path | None = None, reports: int = 3) -> dict:
     """Train one configuration and ``report`` the objective along the way; returns the last report.
 
     The same ``config`` gives the same reports wherever it runs (the tune test checks it)."""
     from motocoach.training.evaluate import evaluate_coach
-    from motocoach.training.policy_net import save_actor
+    from motocoach.training.policy_net import load_actor, save_actor
     from motocoach.training.train import train
 
     p = variant(base, config)
@@ -88,22 +96,23 @@ def run_trial(config: dict, *, base: TrainPreset, dataset_root: Path, trials_dir
     marks = [warm + (p.ppo_steps - warm) * i / reports for i in range(1, reports)]
     state = {"last": {}}
 
-    def measure(policy: Path, steps: int, final: bool) -> None:
+    def measure(policy: Path, steps: int, final: bool, actor) -> None:
         coached = [evaluate_coach("bc+ppo", track=t, rider=r, seeds=eval_seeds, seed=EVAL_SEED, policy=policy)
                    for t, r in rides]
         state["last"] = {**score(baseline + coached, p.riders), "ppo_steps": steps, "final": final,
-                         "seed": seed}
+                         "seed": seed, "weights_sha256": weights_sha256(actor)}
         report(state["last"])
 
     def on_rollout(steps: int, actor) -> None:
         if marks and steps >= marks[0]:
             while marks and steps >= marks[0]:
                 marks.pop(0)
-            measure(save_actor(actor, run_dir / "probe.pt"), steps, final=False)
+            measure(save_actor(actor, run_dir / "probe.pt"), steps, final=False, actor=actor)
 
     policy = train(run_dir, preset=p, dataset_root=dataset_root, seed=seed, progress=False,
                    real_data=real_data, on_rollout=on_rollout)
-    measure(policy, json.loads(policy.with_name("policy.json").read_text())["ppo"]["steps"], final=True)
+    measure(policy, json.loads(policy.with_name("policy.json").read_text())["ppo"]["steps"], final=True,
+            actor=load_actor(policy))
     return state["last"]
 
 
@@ -154,7 +163,8 @@ def tune_preset(base: TrainPreset, *, dataset_root: Path, out_dir: Path, num_sam
         trials.append({"config": {k: r.config[k] for k in SEARCH_SPACE}, "seed": trial_seed(r.config),
                        "error": None if r.error is None else str(r.error).splitlines()[0][:300],
                        "final": bool(m.get("final")), "iterations": m.get("training_iteration"),
-                       **{k: m.get(k) for k in (OBJECTIVE, "gain_pct", "violations_ratio", "cue_duty", "ppo_steps")}})
+                       **{k: m.get(k) for k in (OBJECTIVE, "gain_pct", "violations_ratio", "cue_duty", "ppo_steps",
+                                                "weights_sha256")}})
     done = [t for t in trials if t["final"] and t["error"] is None]
     best = max(done, key=lambda t: t[OBJECTIVE]) if done else None
     return {"best": best, "trials": trials, "preset": variant(base, best["config"]) if best else None}

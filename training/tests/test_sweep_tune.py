@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,7 @@ def test_the_seed_comes_from_the_parameters_and_the_variant_sets_them():
 def test_the_objective_never_rides_a_held_out_circuit():
     assert objective_tracks(PRESETS["test"], None) == ["kestrel"]
     with pytest.raises(ConfigError, match="held-out"):
-        objective_tracks(variant(PRESETS["test"], CONFIG).__class__(**{**preset_to_dict(PRESETS["test"]),
-                                                                      "tracks": ("kestrel", "falcon")}), None)
+        objective_tracks(replace(PRESETS["test"], tracks=("kestrel", "falcon")), None)
 
 
 def test_a_preset_file_round_trips_and_a_bad_one_is_one_clear_error(tmp_path, capsys):
@@ -98,7 +98,7 @@ def test_tiny_search_writes_a_best_preset_that_reproduces_in_process(data_root, 
             ray_.close()
     trials, best = result["trials"], result["best"]
     assert len(trials) == 2 and all(t["error"] is None for t in trials)
-    assert len({t["seed"] for t in trials}) == 2
+    assert len({t["seed"] for t in trials}) == 2 and len({t["weights_sha256"] for t in trials}) == 2
     finished = [t for t in trials if t["final"]]
     assert best is not None and best[OBJECTIVE] == max(t[OBJECTIVE] for t in finished)
     assert math.isfinite(best[OBJECTIVE]) and best["ppo_steps"] >= base.ppo_steps
@@ -106,10 +106,22 @@ def test_tiny_search_writes_a_best_preset_that_reproduces_in_process(data_root, 
     path = write_preset_file(tmp_path / "best_preset.json", result["preset"])
     assert load_preset_file(path) == variant(base, best["config"])
 
-    # the same configuration, trained and scored again in this process: the same reports, bit for bit
+    # the same configuration, trained and scored again in this process: the same policy weights and
+    # scores, bit for bit (the tiny test preset's policy rarely cues, so the weights carry the check)
     reports: list[dict] = []
     last = run_trial(best["config"], base=base, dataset_root=data_root, trials_dir=tmp_path / "again",
                      eval_seeds=2, reports=2, report=reports.append)
     assert len(reports) == best["iterations"] == 2
-    assert {k: last[k] for k in (OBJECTIVE, "gain_pct", "violations_ratio", "cue_duty", "ppo_steps")} == \
-        {k: best[k] for k in (OBJECTIVE, "gain_pct", "violations_ratio", "cue_duty", "ppo_steps")}
+    keys = (OBJECTIVE, "gain_pct", "violations_ratio", "cue_duty", "ppo_steps", "weights_sha256", "seed")
+    assert {k: last[k] for k in keys} == {k: best[k] for k in keys}
+
+
+def test_the_objective_of_a_policy_that_cues_is_not_a_tie(oval_track):
+    """The committed policy cues, so its score moves off the uncoached tie the test preset's tiny policy scores."""
+    from motocoach.training.evaluate import evaluate_coach
+
+    policy = Path(__file__).resolve().parents[1] / "default_policy" / "policy.pt"
+    rides = [evaluate_coach(kind, track=oval_track, rider="amateur", seeds=4, seed=10_000, policy=pol)
+             for kind, pol in (("none", None), ("bc+ppo", policy))]
+    s = score(rides, ["amateur"])
+    assert s["cue_duty"] > 0 and s["paired_rides"] > 0 and s[OBJECTIVE] != 0.0
