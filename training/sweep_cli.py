@@ -150,7 +150,7 @@ def register(app: typer.Typer) -> None:
         from motocoach.runs import RunDir
         from motocoach.training.preset_file import write_preset_file
         from motocoach.training.sweep_exec import RayExecutor
-        from motocoach.training.sweep_tune import OBJECTIVE, SEARCH_SPACE, about, tune_preset
+        from motocoach.training.sweep_tune import OBJECTIVE, about, tune_preset
         from motocoach.training.train import get_preset
 
         base = get_preset(preset)
@@ -168,7 +168,7 @@ def register(app: typer.Typer) -> None:
         finally:
             ray_.close()
         t = Table(title=f"{preset}: {len(result['trials'])} trials (objective on the training circuits)")
-        for col in (*SEARCH_SPACE, "seed", "scores", OBJECTIVE, "gain %", "viol. ratio", "note"):
+        for col in ("lr", "ent_coef", "cue pen.", "seed", "scores", OBJECTIVE, "gain %", "viol. ratio", "note"):
             t.add_column(col)
         for tr in sorted(result["trials"], key=lambda x: -(x[OBJECTIVE] if x[OBJECTIVE] is not None else -1e9)):
             c = tr["config"]
@@ -185,3 +185,7 @@ def register(app: typer.Typer) -> None:
                                          search_seed=search_seed))
         console.print(f"best objective {result['best'][OBJECTIVE]:+.2f}; wrote {path}; train it with "
                       f"`motocoach train --preset-file {path}`")
+        failed = [tr for tr in result["trials"] if tr["error"]]
+        if failed:
+            raise SweepError(f"{len(failed)} of {len(result['trials'])} trials failed (see the table); the best of "
+                             f"the others is in {path}")

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -144,6 +146,9 @@ def tune_preset(base: TrainPreset, *, dataset_root: Path, out_dir: Path, num_sam
     from motocoach.training.sweep_tune_progress import TuneBar
 
     objective_tracks(base, real_data)      # refused here, not in every trial
+    # Tune's own console report and INFO logs would interleave with our bar and table
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    logging.getLogger("ray.tune").setLevel(logging.WARNING)
     out_dir = Path(out_dir).resolve()
     trainable = tune.with_parameters(_trainable, base=base, dataset_root=Path(dataset_root).resolve(),
                                      trials_dir=out_dir / "trials", eval_seeds=eval_seeds,
