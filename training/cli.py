@@ -42,6 +42,8 @@ def register(app: typer.Typer) -> None:
         run_dir: Path = typer.Option(None, help="Explicit output folder (overrides --run)."),
         data: Path = typer.Option(DEFAULT_DATA, help="Folder with the Minari datasets."),
         preset: str = typer.Option("demo", help="test | demo | default"),
+        preset_file: Path = typer.Option(None, "--preset-file", help="A preset file (JSON, as `motocoach sweep "
+                                         "tune` writes) instead of --preset."),
         seed: int = typer.Option(0, help="Seed for BC and PPO."),
         real_data: Path = typer.Option(None, help="Folder holding tracks/ with the real circuits a preset "
                                        "also trains on (default: $MOTOCOACH_REAL_DATA or ../shared/data)."),
@@ -51,13 +53,18 @@ def register(app: typer.Typer) -> None:
         Writes policy.pt, bc_policy.pt, policy.json and TensorBoard logs (tb/) into the run folder.
 
         Example: motocoach train --run demo --data runs/data --preset demo
+        (or, with a tuned preset: motocoach train --run tuned --preset-file runs/tune/best_preset.json)
         """
         from motocoach.runs import RunDir
-        from motocoach.training.train import train
+        from motocoach.training.preset_file import load_preset_file
+        from motocoach.training.train import get_preset, train
 
+        chosen = load_preset_file(preset_file) if preset_file else get_preset(preset)
         out = run_dir or RunDir.create(run, config={"verb": "train", "preset": preset, "seed": seed,
+                                                    "preset_file": str(preset_file) if preset_file else None,
                                                     "data": str(data)}).path
-        path = train(out, preset=preset, dataset_root=data, seed=seed, progress=True, real_data=real_data)
+        path = train(out, preset=chosen if preset_file else preset, dataset_root=data, seed=seed, progress=True,
+                     real_data=real_data)
         console.print(f"wrote {path} and {path.with_name('policy.json')}")
 
     @app.command("evaluate")

@@ -35,7 +35,7 @@ from torch import nn
 from motocoach.schema import load_schema
 from motocoach.training.envs import MotoCoachVectorEnv
 from motocoach.training.policy_net import HIDDEN, CoachActor
-from motocoach.training.sim import W_VIOLATION
+from motocoach.training.sim import W_CUE, W_VIOLATION
 
 
 class SchemaNormalizer(BaseFeaturesExtractor):
@@ -124,6 +124,8 @@ class RideVecEnv(VecEnv):
         self._len = np.zeros(self.num_envs, dtype=np.int64)
         # None keeps the simulator's own violation weight; a number replaces it (see safety.py)
         self.violation_weight: float | None = None
+        # None keeps the simulator's cue cost W_CUE; a number replaces it (TrainPreset.cue_penalty)
+        self.cue_weight: float | None = None
         self._viol_steps = 0
         self._steps = 0
 
@@ -143,6 +145,11 @@ class RideVecEnv(VecEnv):
             self._steps += len(o)
             if self.violation_weight is not None:
                 r = r + np.float32(W_VIOLATION - self.violation_weight) * info["violation"].astype(np.float32)
+            if self.cue_weight is not None:
+                # the simulator charges W_CUE * max(left, right) motor intensity per step
+                duty = np.maximum(self._actions[i * self.k:(i + 1) * self.k, 0],
+                                  self._actions[i * self.k:(i + 1) * self.k, 1])
+                r = r + np.float32(W_CUE - self.cue_weight) * np.clip(duty, 0.0, 1.0).astype(np.float32)
             obs.append(o), rew.append(r), term.append(te), trunc.append(tr)
             final.append(info.get("final_obs", np.zeros_like(o)))
         obs_a, rew_a = np.concatenate(obs), np.concatenate(rew)

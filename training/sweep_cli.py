@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from motocoach.errors import ConfigError
-from motocoach.training.sweep import ResultStore, SweepReport, raise_on_failures, run_sweep, train_job
+from motocoach.training.sweep import ResultStore, SweepError, SweepReport, raise_on_failures, run_sweep, train_job
 
 console = Console()
 
@@ -117,3 +117,75 @@ def register(app: typer.Typer) -> None:
         console.print(t)
         print_summary(report, store)
         finish(report, store)
+
+    @sweep_app.command("tune")
+    def sweep_tune(
+        preset: str = typer.Argument(..., help="Training preset to tune: test | demo | default."),
+        samples: int = typer.Option(8, "--samples", min=1, max=512, help="How many configurations to try."),
+        eval_seeds: int = typer.Option(8, "--eval-seeds", min=2, max=1024,
+                                       help="Rides per training circuit and rider for each score."),
+        reports: int = typer.Option(3, "--reports", min=1, max=64,
+                                    help="Scores per trial (the last on the final policy); ASHA stops trials at them."),
+        search_seed: int = typer.Option(0, "--search-seed", help="Seed of the sampled configurations."),
+        data: Path = typer.Option(Path("runs") / "data", "--data", help="Folder with the Minari datasets "
+                                  "(on a cluster: a path every node can read)."),
+        real_data: Optional[Path] = typer.Option(None, "--real-data", help="Folder holding tracks/ with the "
+                                                 "preset's real circuits (default: $MOTOCOACH_REAL_DATA or "
+                                                 "../shared/data)."),
+        run: str = typer.Option("sweep-tune", help="Run folder name under runs/; writes best_preset.json there."),
+        workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                              help="CPUs of the local Ray (default: all of this machine's)."),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="RAY_ADDRESS", help=ADDRESS_HELP),
+    ) -> None:
+        """Search PPO's learning rate, entropy coefficient and cue penalty with Ray Tune (ASHA).
+
+        Each trial trains the preset with one configuration and is scored on the preset's own
+        training circuits (never the held-out evaluation circuits); the best configuration is
+        written as a preset file that `motocoach train --preset-file` reads (docs/scaling.md).
+
+        Example: motocoach sweep tune demo --samples 8 --data runs/data --workers 2
+        """
+        import os
+
+        from motocoach.runs import RunDir
+        from motocoach.training.preset_file import write_preset_file
+        from motocoach.training.sweep_exec import RayExecutor
+        from motocoach.training.sweep_tune import OBJECTIVE, about, tune_preset
+        from motocoach.training.train import get_preset
+
+        base = get_preset(preset)
+        if not data.is_dir():
+            raise ConfigError(f"--data {data}: no such folder; run `motocoach data generate --data {data}` first")
+        root = RunDir.create(run, config={"verb": "sweep tune", "preset": preset, "samples": samples,
+                                          "eval_seeds": eval_seeds, "reports": reports,
+                                          "search_seed": search_seed, "data": str(data)}).path.resolve()
+        if workers is None and not ray_address:
+            workers = os.cpu_count() or 1
+        ray_ = RayExecutor(workers=workers, address=ray_address)      # starts or joins Ray
+        try:
+            result = tune_preset(base, dataset_root=data, out_dir=root, num_samples=samples, eval_seeds=eval_seeds,
+                                 search_seed=search_seed, reports=reports, real_data=real_data)
+        finally:
+            ray_.close()
+        t = Table(title=f"{preset}: {len(result['trials'])} trials (objective on the training circuits)")
+        for col in ("lr", "ent_coef", "cue pen.", "seed", "scores", OBJECTIVE, "gain %", "viol. ratio", "note"):
+            t.add_column(col)
+        for tr in sorted(result["trials"], key=lambda x: -(x[OBJECTIVE] if x[OBJECTIVE] is not None else -1e9)):
+            c = tr["config"]
+            t.add_row(f"{c['learning_rate']:.2e}", f"{c['ent_coef']:.4f}", f"{c['cue_penalty']:.4f}", str(tr["seed"]),
+                      str(tr["iterations"]), "-" if tr[OBJECTIVE] is None else f"{tr[OBJECTIVE]:+.2f}",
+                      "-" if tr["gain_pct"] is None else f"{tr['gain_pct']:+.2f}",
+                      "-" if tr["violations_ratio"] is None else f"{tr['violations_ratio']:.2f}",
+                      tr["error"] or ("" if tr["final"] else "stopped by ASHA"))
+        console.print(t)
+        if result["best"] is None:
+            raise SweepError(f"no trial trained to the end; see the table above and {root / 'ray'}")
+        path = write_preset_file(root / "best_preset.json", result["preset"],
+                                 **about(preset, result, eval_seeds=eval_seeds, num_samples=samples,
+                                         search_seed=search_seed))
+        console.print(f"best objective {result['best'][OBJECTIVE]:+.2f}; wrote {path}; train it with "
+                      f"`motocoach train --preset-file {path}`")
+        failed = [tr for tr in result["trials"] if tr["error"]]
+        if failed:
+            raise SweepError(f"{len(failed)} of {len(result['trials'])} trials failed (see the table); the best of "
+                             f"the others is in {path}")

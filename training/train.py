@@ -52,6 +52,11 @@ class TrainPreset:
     lambda_lr: float = 0.5
     # Rider profiles PPO coaches (a batch of each on every track).
     riders: tuple[str, ...] = ("amateur",)
+    # PPO's entropy bonus (SB3 ent_coef); 0 keeps the policy's spread to what PPO learns.
+    ent_coef: float = 0.0
+    # None: the simulator's cue cost W_CUE. A number replaces it in PPO's reward (sweep tune
+    # searches it; docs/scaling.md).
+    cue_penalty: float | None = None
 
 
 PRESETS: dict[str, TrainPreset] = {
@@ -71,7 +76,10 @@ PRESETS: dict[str, TrainPreset] = {
 }
 
 
-def get_preset(name: str) -> TrainPreset:
+def get_preset(name: "str | TrainPreset") -> TrainPreset:
+    """A preset by name, or the given :class:`TrainPreset` itself (a variant, e.g. a tune trial)."""
+    if isinstance(name, TrainPreset):
+        return name
     if name not in PRESETS:
         raise ConfigError(f"unknown training preset {name!r}; use one of {', '.join(PRESETS)}")
     return PRESETS[name]
@@ -146,12 +154,16 @@ def real_track_paths(p: TrainPreset, real_data: Path | None, required: bool = Tr
     return [str(folder / f"{t}.csv") for t in p.real_tracks]
 
 
-def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int = 0,
-          progress: bool = True, real_data: Path | None = None, real_required: bool = True) -> Path:
+def train(run_dir: Path, *, preset: "str | TrainPreset" = "demo", dataset_root: Path, seed: int = 0,
+          progress: bool = True, real_data: Path | None = None, real_required: bool = True,
+          on_rollout=None) -> Path:
     """BC on the expert labels, then PPO from the BC actor; returns the ``policy.pt`` path.
 
-    ``real_required=False`` trains without the preset's real circuits when they are not found
-    (``policy.json`` then lists only the tracks PPO rode)."""
+    ``preset`` is a preset name or a :class:`TrainPreset` (``policy.json`` then names it
+    "custom"). ``real_required=False`` trains without the preset's real circuits when they are
+    not found (``policy.json`` then lists only the tracks PPO rode). ``on_rollout(steps, actor)``,
+    if given, is called after every PPO rollout once the actor trains (``actor``: the current
+    deterministic :class:`CoachActor`); it may raise to stop training."""
     import torch
     from rich.progress import Progress
     from stable_baselines3 import PPO
@@ -164,6 +176,7 @@ def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int 
     from motocoach.training.safety import ViolationBudget, uncoached_violation_rate
 
     p = get_preset(preset)
+    preset_name = preset if isinstance(preset, str) else "custom"
     tracks = [*p.tracks, *real_track_paths(p, real_data, required=real_required)]
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -189,12 +202,13 @@ def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int 
         t_bc = time.time() - t0
 
         venv = RideVecEnv(tracks, p.riders, p.envs_per_track, seed=seed)
+        venv.cue_weight = p.cue_penalty
         budget = None
         if p.violation_budget is not None:
             budget = ViolationBudget(venv, uncoached_violation_rate(venv), p.violation_budget, p.lambda_lr)
         model = PPO(CoachPolicy, venv, n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
                     learning_rate=p.learning_rate, gamma=0.99, gae_lambda=0.95, clip_range=0.1,
-                    ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5,
+                    ent_coef=p.ent_coef, vf_coef=0.5, max_grad_norm=0.5,
                     policy_kwargs={"log_std_init": p.log_std_init, "logit_penalty": p.logit_penalty},
                     tensorboard_log=str(run_dir / "tb"), seed=seed, device="cpu", verbose=0)
         load_actor_into(model.policy, actor)
@@ -210,6 +224,8 @@ def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int 
                     rate, lam = budget.update()
                     self.logger.record("safety/violation_rate", rate)
                     self.logger.record("safety/lambda", lam)
+                if on_rollout is not None and self.num_timesteps > warm:
+                    on_rollout(int(self.num_timesteps), export_actor(model.policy))
 
         warm = int(p.ppo_steps * p.value_warmup_frac)
         t1 = time.time()
@@ -222,7 +238,7 @@ def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int 
     final = export_actor(model.policy)
     x = torch.as_tensor(load_schema().normalize(obs))
     meta = {
-        "preset": preset, "preset_config": asdict(p), "seed": seed,
+        "preset": preset_name, "preset_config": asdict(p), "seed": seed,
         "schema_hash": load_schema().hash, "datasets": list(DATASET_IDS),
         "dataset_root": str(dataset_root), "bc": {"loss_first": bc_losses[0], "loss_last": bc_losses[-1],
                                                   "losses": bc_losses, "samples": int(len(obs)),
@@ -239,6 +255,6 @@ def train(run_dir: Path, *, preset: str = "demo", dataset_root: Path, seed: int 
                         "on": "dataset telemetry"},
         "total_seconds": round(time.time() - t0, 2),
     }
-    path = save_actor(final, run_dir / "policy.pt", extra={"stage": "bc+ppo", "preset": preset})
+    path = save_actor(final, run_dir / "policy.pt", extra={"stage": "bc+ppo", "preset": preset_name})
     (run_dir / "policy.json").write_text(json.dumps(meta, indent=2) + "\n")
     return path

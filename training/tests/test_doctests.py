@@ -9,7 +9,8 @@ import pytest
 
 MODULES = ["motocoach.training.tracks", "motocoach.training.riders", "motocoach.training.envs",
            "motocoach.training.coach", "motocoach.training.rides", "motocoach.training.vehicles",
-           "motocoach.training.reflap", "motocoach.training.trackgen", "motocoach.training.sweep"]
+           "motocoach.training.reflap", "motocoach.training.trackgen", "motocoach.training.sweep",
+           "motocoach.training.preset_file"]
 
 
 @pytest.mark.parametrize("name", MODULES)

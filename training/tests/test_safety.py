@@ -92,3 +92,24 @@ def test_efficacy_figures_are_paired_and_never_nan():
     assert "pro_laptime_change_pct" not in met
     crashed = [replace(r, lap_times_s=(math.nan,) * r.rides, completed=0) for r in res]
     assert efficacy_metrics(crashed, ["amateur"])["amateur_laptime_gain_pct"] is None
+
+
+def test_the_cue_penalty_reaches_the_reward():
+    from motocoach.training.ppo_policy import RideVecEnv
+    from motocoach.training.sim import W_CUE
+
+    acts = np.tile(np.float32([0.8, 0.3, 0.9]), (8, 1))     # max(left, right) = 0.8 every step
+
+    def ride(weight):
+        venv = RideVecEnv(["kestrel"], "amateur", 8, seed=3)
+        venv.reset()
+        venv.cue_weight = weight
+        total = 0.0
+        for _ in range(40):
+            venv.step_async(acts)
+            total += float(venv.step_wait()[1].sum())
+        return total
+
+    plain, same, heavy = ride(None), ride(W_CUE), ride(W_CUE + 0.5)
+    assert plain == pytest.approx(same, rel=1e-6)         # None keeps the simulator's W_CUE
+    assert plain - heavy == pytest.approx(0.5 * 0.8 * 8 * 40, rel=1e-4)
