@@ -25,8 +25,9 @@
 /* ---------------------------------------------------------------- integer kernel */
 
 /* The right shifts below rely on >> of a negative value being arithmetic (floor), which
-   C leaves implementation-defined; every compiler the firmware targets does so. */
-_Static_assert(((int64_t)-3 >> 1) == -2 && ((int32_t)-3 >> 1) == -2, "arithmetic right shift required");
+   C leaves implementation-defined; every compiler the firmware targets does so, and a
+   compiler that does not fails here (a C99 compile-time check: negative array size). */
+typedef char coach_arithmetic_right_shift[(((int64_t)-3 >> 1) == -2 && ((int32_t)-3 >> 1) == -2) ? 1 : -1];
 
 /* gemmlowp SaturatingRoundingDoublingHighMul, as in TFLM: the reference adds a nudge of
    2^30 (ab >= 0) or 1 - 2^30 (ab < 0) and divides by 2^31 truncating toward zero. For
