@@ -109,8 +109,9 @@ def test_numpy_int64_reference_matches_tflm(tflite_bytes):
 
 @pytest.mark.slow
 def test_odd_width_model_is_bit_exact(telemetry, tmp_path):
-    """Hidden widths 33 and 17: odd input widths for the two-column loop and a row-major tail
-    after the blocks of four rows, converted by onnx2tf like the real model (about 10 s)."""
+    """Hidden widths 37 and 14: an odd input width for the two-column loop, passes of eight
+    rows, a lone block of four (37 = 4*8 + 4 + 1, 14 = 8 + 4 + 2) and row-major tails of one,
+    two and three rows, converted by onnx2tf like the real model (about 10 s)."""
     import torch
 
     from motocoach.quantization import codegen
@@ -122,11 +123,11 @@ def test_odd_width_model_is_bit_exact(telemetry, tmp_path):
     from motocoach.training.policy_net import CoachActor
 
     torch.manual_seed(1)
-    actor = CoachActor(hidden=(33, 17)).eval()
+    actor = CoachActor(hidden=(37, 14)).eval()
     calib = load_schema().normalize(telemetry[:1000])
     tfl = convert_full_int8(export_onnx(actor, tmp_path / "odd.onnx"), calib, tmp_path)
     data = tfl.read_bytes()
-    assert [(l.n_in, l.n_out) for l in parse_tflite(data).layers] == [(8, 33), (33, 17), (17, 3)]
+    assert [(l.n_in, l.n_out) for l in parse_tflite(data).layers] == [(8, 37), (37, 14), (14, 3)]
     codegen.generate(tfl, tmp_path / "gen")
     lib = EngineLib(build_host_lib(tmp_path / "build", tmp_path / "gen"))
     eng = HostEngine.from_tflite_bytes(data)

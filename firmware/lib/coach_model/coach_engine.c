@@ -24,15 +24,19 @@
 
 /* ---------------------------------------------------------------- integer kernel */
 
-/* gemmlowp SaturatingRoundingDoublingHighMul, as in TFLM. */
+/* The right shifts below rely on >> of a negative value being arithmetic (floor), which
+   C leaves implementation-defined; every compiler the firmware targets does so, and a
+   compiler that does not fails here (a C99 compile-time check: negative array size). */
+typedef char coach_arithmetic_right_shift[(((int64_t)-3 >> 1) == -2 && ((int32_t)-3 >> 1) == -2) ? 1 : -1];
+
+/* gemmlowp SaturatingRoundingDoublingHighMul, as in TFLM: the reference adds a nudge of
+   2^30 (ab >= 0) or 1 - 2^30 (ab < 0) and divides by 2^31 truncating toward zero. For
+   ab < 0, trunc(v / 2^31) = floor((v + 2^31 - 1) / 2^31), and v + 2^31 - 1 = ab + 2^30, so
+   both signs reduce to floor((ab + 2^30) / 2^31): one add and one shift, no 64-bit division
+   or sign branch. The reference saturates a == b == INT32_MIN; the loader only accepts
+   multipliers >= 0, so b is never INT32_MIN here. */
 static int32_t srdhm(int32_t a, int32_t b) {
-  const int64_t ab = (int64_t)a * (int64_t)b;
-  const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-  if (a == b && a == INT32_MIN) {
-    return INT32_MAX;
-  }
-  /* C division truncates toward zero, exactly like the reference. */
-  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+  return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* gemmlowp RoundingDivideByPOT (round half away from zero). */
@@ -43,17 +47,15 @@ static int32_t rounding_divide_by_pot(int32_t x, int exponent) {
   return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-/* TFLM MultiplyByQuantizedMultiplier (double rounding build). */
-static int32_t requantize(int32_t acc, int32_t multiplier, int32_t shift) {
+/* TFLM MultiplyByQuantizedMultiplier (double rounding build), then the output zero point and
+   the fused activation clamp. */
+static int8_t finish(const coach_layer_t *l, int o, int32_t acc) {
+  const int32_t shift = l->shift[o];
   const int left = shift > 0 ? (int)shift : 0;
   const int right = shift > 0 ? 0 : (int)-shift;
   /* multiply by 2^left with wrap-around semantics (no signed-overflow UB) */
   const int32_t shifted = (int32_t)((uint32_t)acc << left);
-  return rounding_divide_by_pot(srdhm(shifted, multiplier), right);
-}
-
-static inline int8_t finish(const coach_layer_t *l, int o, int32_t acc) {
-  acc = requantize(acc, l->multiplier[o], l->shift[o]) + l->out_zp;
+  acc = rounding_divide_by_pot(srdhm(shifted, l->multiplier[o]), right) + l->out_zp;
   if (acc < l->act_min) acc = l->act_min;
   if (acc > l->act_max) acc = l->act_max;
   return (int8_t)acc;
@@ -61,8 +63,13 @@ static inline int8_t finish(const coach_layer_t *l, int o, int32_t acc) {
 
 /* The input zero point is folded into the bias at codegen time, so the inner loops are bare
    dot products. Weights are stored in blocks of four output rows interleaved column by
-   column (docs/model-format.md): one input load and one weight pointer feed four
-   accumulators, which is what brings the 8-64-64-3 MLP under 30k rv32 instructions. */
+   column (docs/model-format.md). Two consecutive blocks go through one pass: one pair of
+   input loads feeds eight accumulators from two weight pointers. A lone last block (n_out % 8
+   >= 4) runs the same pass with both pointers on it and stores four rows. The last n_out % 4
+   rows are row-major; they share their input loads too (up to three row pointers; a missing
+   row repeats the last real one and is not stored). finish() has one call site so that -Os
+   inlines it. The loops are do-while because every layer has n_in >= 1 (checked by the
+   loader) and -Os does not rotate a while loop. */
 static void fully_connected(const coach_layer_t *l, const int8_t *in, int8_t *out) {
   const int n_in = l->n_in;
   const int n_out = l->n_out;
@@ -71,37 +78,76 @@ static void fully_connected(const coach_layer_t *l, const int8_t *in, int8_t *ou
   /* Stop the two-column loop at the last even column: comparing x + 2 with end would form a
      pointer past one-past-the-end for odd widths, which C leaves undefined. */
   const int8_t *const pairs_end = in + (n_in & ~1);
-  int o = 0;
-  for (; o + 4 <= n_out; o += 4) {
-    int32_t a0 = l->bias[o], a1 = l->bias[o + 1], a2 = l->bias[o + 2], a3 = l->bias[o + 3];
+  for (int o = 0; o < n_out;) {
+    const int left = n_out - o;
+    const int rows = left >= 8 ? 8 : left >= 4 ? 4 : left;
+    int32_t acc[8];
     const int8_t *x = in;
-    for (; x != pairs_end; x += 2, w += 8) { /* two columns per trip halves the loop overhead */
-      const int32_t v0 = x[0], v1 = x[1];
-      a0 += v0 * w[0] + v1 * w[4];
-      a1 += v0 * w[1] + v1 * w[5];
-      a2 += v0 * w[2] + v1 * w[6];
-      a3 += v0 * w[3] + v1 * w[7];
+    if (rows >= 4) {
+      const int second = rows == 8 ? 4 : 0; /* the second block's first row, or the first again */
+      const int8_t *v = w + second * n_in;
+      int32_t a0 = l->bias[o], a1 = l->bias[o + 1], a2 = l->bias[o + 2], a3 = l->bias[o + 3];
+      int32_t a4 = l->bias[o + second], a5 = l->bias[o + second + 1];
+      int32_t a6 = l->bias[o + second + 2], a7 = l->bias[o + second + 3];
+      if (x != pairs_end) {
+        do { /* two columns per trip halves the loop overhead */
+          const int32_t x0 = x[0], x1 = x[1];
+          a0 += x0 * w[0] + x1 * w[4];
+          a1 += x0 * w[1] + x1 * w[5];
+          a2 += x0 * w[2] + x1 * w[6];
+          a3 += x0 * w[3] + x1 * w[7];
+          a4 += x0 * v[0] + x1 * v[4];
+          a5 += x0 * v[1] + x1 * v[5];
+          a6 += x0 * v[2] + x1 * v[6];
+          a7 += x0 * v[3] + x1 * v[7];
+          x += 2;
+          w += 8;
+          v += 8;
+        } while (x != pairs_end);
+      }
+      if (x != end) {
+        const int32_t x0 = *x;
+        a0 += x0 * w[0];
+        a1 += x0 * w[1];
+        a2 += x0 * w[2];
+        a3 += x0 * w[3];
+        a4 += x0 * v[0];
+        a5 += x0 * v[1];
+        a6 += x0 * v[2];
+        a7 += x0 * v[3];
+        w += 4;
+        v += 4;
+      }
+      if (second != 0) {
+        w = v; /* past both blocks */
+      }
+      acc[0] = a0;
+      acc[1] = a1;
+      acc[2] = a2;
+      acc[3] = a3;
+      acc[4] = a4;
+      acc[5] = a5;
+      acc[6] = a6;
+      acc[7] = a7;
+    } else {
+      const int8_t *w0 = w;
+      const int8_t *w1 = rows > 1 ? w0 + n_in : w0;
+      const int8_t *w2 = rows > 2 ? w1 + n_in : w1;
+      int32_t a0 = l->bias[o], a1 = l->bias[o + rows / 2], a2 = l->bias[o + rows - 1];
+      do {
+        const int32_t x0 = *x++;
+        a0 += x0 * *w0++;
+        a1 += x0 * *w1++;
+        a2 += x0 * *w2++;
+      } while (x != end);
+      acc[0] = a0;
+      acc[1] = a1;
+      acc[2] = a2;
     }
-    if (x != end) {
-      const int32_t v = *x;
-      a0 += v * w[0];
-      a1 += v * w[1];
-      a2 += v * w[2];
-      a3 += v * w[3];
-      w += 4;
+    for (int j = 0; j < rows; ++j) {
+      out[o + j] = finish(l, o + j, acc[j]);
     }
-    out[o] = finish(l, o, a0);
-    out[o + 1] = finish(l, o + 1, a1);
-    out[o + 2] = finish(l, o + 2, a2);
-    out[o + 3] = finish(l, o + 3, a3);
-  }
-  for (; o < n_out; ++o) { /* the last n_out % 4 rows are plain row-major */
-    int32_t acc = l->bias[o];
-    const int8_t *x = in;
-    while (x != end) {
-      acc += (int32_t)(*x++) * *w++;
-    }
-    out[o] = finish(l, o, acc);
+    o += rows;
   }
 }
 
