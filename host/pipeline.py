@@ -245,8 +245,8 @@ def _run_demo(run: RunDir, con: Console, *, preset: str, seed: int, realtime: bo
     with st.stage("train BC -> PPO"):
         from motocoach.training import train
 
-        real = train.real_track_paths(train.get_preset(preset), None, required=False)
-        if train.get_preset(preset).real_tracks and not real:
+        p = train.get_preset(preset)
+        if p.real_tracks and not train.real_track_paths(p, None, required=False):
             con.print(f"  [yellow]note:[/] the real circuits this preset also trains on are not in "
                       f"{train.DEFAULT_REAL_DATA / 'tracks'} (set MOTOCOACH_REAL_DATA); PPO rides the "
                       "generated tracks only")

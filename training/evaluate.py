@@ -25,6 +25,7 @@ from motocoach.schema import load_schema
 from motocoach.training.coach import ExpertCoach, TelemetryRuleCoach
 from motocoach.training.riders import get_rider
 from motocoach.training.sim import DT, SUBSTEPS, RideSim, decode_cues
+from motocoach.training.sweep import strict_json
 from motocoach.training.tracks import Track, get_track
 
 CoachFn = Callable[[RideSim], np.ndarray]
@@ -166,7 +167,7 @@ def evaluate(*, policy: Path | None, tracks: list[str], riders: list[str], seeds
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "evaluation.json").write_text(json.dumps(_json_safe(
+        (out / "evaluation.json").write_text(json.dumps(strict_json(
             {"seeds": seeds, "seed": seed, "policy": str(policy) if policy else None,
              "results": [asdict(r) for r in results]}), indent=2, allow_nan=False) + "\n")
         write_plots(results, out, kinds=kinds, track=tracks[0], rider=riders[0], seed=seed, vehicle=vehicle)
@@ -207,19 +208,6 @@ def write_plots(results: list[CoachResult], out: Path, *, kinds: list[tuple[str,
                  title=f"{best[0]} coaching {rider0.name} on {veh.name} (simulated, host)")
     plot_speed_and_delta(track0, traces, reference_lap(track0, veh).v, out / f"speed_{track0.name}.png",
                          title=f"{rider0.name} on {veh.name}, {track0.name}, seed {seed} (simulated, host)")
-
-
-def _json_safe(x):
-    """NaN and inf become null: JSON has no NaN, and a cell with no finished lap has no mean."""
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return float(x) if np.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
 
 
 def gain_pct(results: list[CoachResult], coach: str, baseline: str = "none") -> float:

@@ -140,15 +140,15 @@ class RideVecEnv(VecEnv):
     def step_wait(self):
         obs, rew, term, trunc, final = [], [], [], [], []
         for i, p in enumerate(self.parts):
-            o, r, te, tr, info = p.step(self._actions[i * self.k:(i + 1) * self.k])
+            acts = self._actions[i * self.k:(i + 1) * self.k]
+            o, r, te, tr, info = p.step(acts)
             self._viol_steps += int(info["violation"].sum())
             self._steps += len(o)
             if self.violation_weight is not None:
                 r = r + np.float32(W_VIOLATION - self.violation_weight) * info["violation"].astype(np.float32)
             if self.cue_weight is not None:
                 # the simulator charges W_CUE * max(left, right) motor intensity per step
-                duty = np.maximum(self._actions[i * self.k:(i + 1) * self.k, 0],
-                                  self._actions[i * self.k:(i + 1) * self.k, 1])
+                duty = np.maximum(acts[:, 0], acts[:, 1])
                 r = r + np.float32(W_CUE - self.cue_weight) * np.clip(duty, 0.0, 1.0).astype(np.float32)
             obs.append(o), rew.append(r), term.append(te), trunc.append(tr)
             final.append(info.get("final_obs", np.zeros_like(o)))

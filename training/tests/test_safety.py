@@ -43,6 +43,22 @@ def test_lambda_rises_over_budget_and_falls_under_it():
     assert b.lam == pytest.approx(LAMBDA_MAX) and len(b.history) == 405
 
 
+def _ride_reward(acts, steps, **weights):
+    """Total reward and violation steps of 8 kestrel rides (seed 3) under fixed actions, with
+    RideVecEnv's reward weights set as given."""
+    from motocoach.training.ppo_policy import RideVecEnv
+
+    venv = RideVecEnv(["kestrel"], "amateur", 8, seed=3)
+    venv.reset()
+    for name, value in weights.items():
+        setattr(venv, name, value)
+    total = 0.0
+    for _ in range(steps):
+        venv.step_async(acts)
+        total += float(venv.step_wait()[1].sum())
+    return total, venv.take_violation_rate() * steps * len(acts)
+
+
 def test_uncoached_rate_and_the_weight_reach_the_reward():
     from motocoach.training.ppo_policy import RideVecEnv
     from motocoach.training.sim import W_VIOLATION
@@ -50,19 +66,8 @@ def test_uncoached_rate_and_the_weight_reach_the_reward():
     rate = uncoached_violation_rate(RideVecEnv(["kestrel"], "amateur", 8, seed=3), steps=100)
     assert 0.0 <= rate <= 1.0
     acts = np.ones((8, 3), dtype=np.float32)          # both motors, high frequency: a busy coach
-
-    def ride(weight):
-        venv = RideVecEnv(["kestrel"], "amateur", 8, seed=3)
-        venv.reset()
-        venv.violation_weight = weight
-        total = 0.0
-        for _ in range(60):
-            venv.step_async(acts)
-            total += float(venv.step_wait()[1].sum())
-        return total, venv.take_violation_rate() * 60 * 8
-
-    same, viol = ride(W_VIOLATION)
-    heavy, viol2 = ride(W_VIOLATION + 10.0)
+    same, viol = _ride_reward(acts, 60, violation_weight=W_VIOLATION)
+    heavy, viol2 = _ride_reward(acts, 60, violation_weight=W_VIOLATION + 10.0)
     assert viol == viol2 and viol > 0                  # the weight changes the reward, not the ride
     assert same - heavy == pytest.approx(10.0 * viol, rel=1e-4)
 
@@ -95,21 +100,9 @@ def test_efficacy_figures_are_paired_and_never_nan():
 
 
 def test_the_cue_penalty_reaches_the_reward():
-    from motocoach.training.ppo_policy import RideVecEnv
     from motocoach.training.sim import W_CUE
 
     acts = np.tile(np.float32([0.8, 0.3, 0.9]), (8, 1))     # max(left, right) = 0.8 every step
-
-    def ride(weight):
-        venv = RideVecEnv(["kestrel"], "amateur", 8, seed=3)
-        venv.reset()
-        venv.cue_weight = weight
-        total = 0.0
-        for _ in range(40):
-            venv.step_async(acts)
-            total += float(venv.step_wait()[1].sum())
-        return total
-
-    plain, same, heavy = ride(None), ride(W_CUE), ride(W_CUE + 0.5)
+    plain, same, heavy = (_ride_reward(acts, 40, cue_weight=w)[0] for w in (None, W_CUE, W_CUE + 0.5))
     assert plain == pytest.approx(same, rel=1e-6)         # None keeps the simulator's W_CUE
     assert plain - heavy == pytest.approx(0.5 * 0.8 * 8 * 40, rel=1e-4)
