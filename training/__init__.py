@@ -4,7 +4,14 @@ Importing this package registers the Gymnasium env ``MotoCoach-v0``
 (:class:`motocoach.training.envs.MotoCoachEnv`).
 """
 
+import os
+from pathlib import Path
+
 from gymnasium.envs.registration import register, registry
+
+#: Where the real circuits, lap records and club laps live unless --real-data/--data or
+#: MOTOCOACH_REAL_DATA says: one default for every verb and bench.
+DEFAULT_REAL_DATA = Path(os.environ.get("MOTOCOACH_REAL_DATA") or Path("..") / "shared" / "data")
 
 ENV_ID = "MotoCoach-v0"
 

@@ -12,8 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from motocoach.training import DEFAULT_REAL_DATA
+
 console = Console()
-DEFAULT_REAL_DATA = Path("..") / "shared" / "data"
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +25,7 @@ def register(app: typer.Typer) -> None:
     @sim_app.command("validate")
     def validate_cmd(
         data: Path = typer.Option(DEFAULT_REAL_DATA, "--data",
-                                  help="Folder with tracks/, lap_records.csv and club_laps.csv."),
+                                  help="Folder with tracks/, lap_records.csv and club_laps.csv (default: $MOTOCOACH_REAL_DATA, else ../shared/data)."),
         rides: int = typer.Option(8, min=1, max=256, help="Seeded flying laps per circuit."),
         seed: int = typer.Option(0, help="Base seed."),
         as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),

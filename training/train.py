@@ -8,7 +8,6 @@ deterministic action exactly (see :mod:`motocoach.training.ppo_policy`).
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,10 +16,8 @@ import numpy as np
 
 from motocoach.errors import ConfigError
 from motocoach.schema import load_schema
+from motocoach.training import DEFAULT_REAL_DATA  # re-exported: train.DEFAULT_REAL_DATA
 from motocoach.training.datasets import DATASET_IDS, TRAIN_TRACKS, load_transitions
-
-#: Where the real calibration circuits live unless --real-data or MOTOCOACH_REAL_DATA says.
-DEFAULT_REAL_DATA = Path(os.environ.get("MOTOCOACH_REAL_DATA") or Path("..") / "shared" / "data")
 
 
 @dataclass(frozen=True)
