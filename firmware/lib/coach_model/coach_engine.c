@@ -46,8 +46,12 @@ typedef char coach_arithmetic_right_shift[(((int64_t)-3 >> 1) == -2 && ((int32_t
      floor((y + 2^(r-1) - [y < 0]) / 2^r). The loader accepts M = 0 or M >= 2^30, so y < 0
      exactly when x < 0, except x * M = -2^30, where y = 0 and both forms give 0; the
      rounding term is therefore known from the accumulator's sign before the multiply.
+     half = (2^r - [x < 0]) / 2 (truncated) is that term for r >= 1 and 0 for r = 0
+     (shift 0: no rounding), so shifts <= 0 share one path with no branch on r.
    The loader also bounds |bias| + n_in * 2^14 + 2^(r-1) <= INT32_MAX, so y + half cannot
-   overflow. A shift >= 0 shifts left (wrapping, no signed-overflow UB) and needs no rounding. */
+   overflow. A shift > 0 shifts left (wrapping, no signed-overflow UB) and needs no rounding.
+   Not inlined: one call per pass with the registers to itself is cheaper at -Os than the
+   pass's spills. */
 static COACH_NOINLINE void requantize(const coach_layer_t *l, int o, int rows, const int32_t *acc, int8_t *out) {
   const int32_t *multiplier = l->multiplier + o, *shift = l->shift + o;
   const int32_t out_zp = l->out_zp, act_min = l->act_min, act_max = l->act_max;
@@ -57,11 +61,11 @@ static COACH_NOINLINE void requantize(const coach_layer_t *l, int o, int rows, c
     const int32_t s = *shift++;
     int32_t half = 0;
     int right = 0;
-    if (s > 0) {
-      x = (int32_t)((uint32_t)x << s);
-    } else if (s < 0) {
+    if (s <= 0) {
       right = (int)-s;
-      half = (int32_t)(((uint32_t)1 << (right - 1)) + (uint32_t)(x >> 31));
+      half = (int32_t)((((uint32_t)1 << right) + (uint32_t)(x >> 31)) >> 1);
+    } else {
+      x = (int32_t)((uint32_t)x << s);
     }
     const int64_t p = (int64_t)x * (int64_t)((uint32_t)*multiplier++ << 1);
     const int32_t y = (int32_t)(uint32_t)((uint64_t)p >> 32) + (int32_t)((uint32_t)p >> 31);
@@ -78,9 +82,9 @@ static COACH_NOINLINE void requantize(const coach_layer_t *l, int o, int rows, c
    input loads feeds eight accumulators from two weight pointers, four columns per trip. A
    lone last block (n_out % 8 >= 4) runs the same pass with both pointers on it and stores
    four rows. The last n_out % 4 rows are row-major; they share their input loads too (up to
-   three row pointers; a missing row repeats the last real one and is not stored).
-   requantize() has one call site so that -Os inlines it. The loops are do-while because
-   every layer has n_in >= 1 (checked by the loader) and -Os does not rotate a while loop. */
+   three row pointers, four columns per trip; a missing row repeats the last real one and is
+   not stored). The four-column loops are do-while inside an if because -Os does not rotate
+   a while loop; the last n_in % 4 columns go one by one. */
 static void fully_connected(const coach_layer_t *l, const int8_t *in, int8_t *out) {
   const int n_in = l->n_in;
   const int n_out = l->n_out;
@@ -145,12 +149,24 @@ static void fully_connected(const coach_layer_t *l, const int8_t *in, int8_t *ou
       const int8_t *w1 = rows > 1 ? w0 + n_in : w0;
       const int8_t *w2 = rows > 2 ? w1 + n_in : w1;
       int32_t a0 = l->bias[o], a1 = l->bias[o + rows / 2], a2 = l->bias[o + rows - 1];
-      do {
+      if (x != quads_end) {
+        do { /* four columns per trip */
+          const int32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+          a0 += x0 * w0[0] + x1 * w0[1] + x2 * w0[2] + x3 * w0[3];
+          a1 += x0 * w1[0] + x1 * w1[1] + x2 * w1[2] + x3 * w1[3];
+          a2 += x0 * w2[0] + x1 * w2[1] + x2 * w2[2] + x3 * w2[3];
+          x += 4;
+          w0 += 4;
+          w1 += 4;
+          w2 += 4;
+        } while (x != quads_end);
+      }
+      while (x != end) {
         const int32_t x0 = *x++;
         a0 += x0 * *w0++;
         a1 += x0 * *w1++;
         a2 += x0 * *w2++;
-      } while (x != end);
+      }
       acc[0] = a0;
       acc[1] = a1;
       acc[2] = a2;
