@@ -50,26 +50,29 @@ typedef char coach_arithmetic_right_shift[(((int64_t)-3 >> 1) == -2 && ((int32_t
      (shift 0: no rounding), so shifts <= 0 share one path with no branch on r.
    The loader also bounds |bias| + n_in * 2^14 + 2^(r-1) <= INT32_MAX, so y + half cannot
    overflow. A shift > 0 shifts left (wrapping, no signed-overflow UB) and needs no rounding.
-   Not inlined: one call per pass with the registers to itself is cheaper at -Os than the
-   pass's spills. */
+   requantize() is not inlined: one call per pass with the registers to itself is cheaper at
+   -Os than the pass's spills. quantization/csrc/requant_check.c tests this function against
+   the reference formulas over every shift and edge-case multipliers and accumulators. */
+static int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift) {
+  int32_t half = 0;
+  int right = 0;
+  if (shift <= 0) {
+    right = (int)-shift;
+    half = (int32_t)((((uint32_t)1 << right) + (uint32_t)(x >> 31)) >> 1);
+  } else {
+    x = (int32_t)((uint32_t)x << shift);
+  }
+  const int64_t p = (int64_t)x * (int64_t)((uint32_t)multiplier << 1);
+  const int32_t y = (int32_t)(uint32_t)((uint64_t)p >> 32) + (int32_t)((uint32_t)p >> 31);
+  return (y + half) >> right;
+}
+
 static COACH_NOINLINE void requantize(const coach_layer_t *l, int o, int rows, const int32_t *acc, int8_t *out) {
   const int32_t *multiplier = l->multiplier + o, *shift = l->shift + o;
   const int32_t out_zp = l->out_zp, act_min = l->act_min, act_max = l->act_max;
   int8_t *const end = out + rows;
   do {
-    int32_t x = *acc++;
-    const int32_t s = *shift++;
-    int32_t half = 0;
-    int right = 0;
-    if (s <= 0) {
-      right = (int)-s;
-      half = (int32_t)((((uint32_t)1 << right) + (uint32_t)(x >> 31)) >> 1);
-    } else {
-      x = (int32_t)((uint32_t)x << s);
-    }
-    const int64_t p = (int64_t)x * (int64_t)((uint32_t)*multiplier++ << 1);
-    const int32_t y = (int32_t)(uint32_t)((uint64_t)p >> 32) + (int32_t)((uint32_t)p >> 31);
-    x = ((y + half) >> right) + out_zp;
+    int32_t x = multiply_by_quantized_multiplier(*acc++, *multiplier++, *shift++) + out_zp;
     if (x < act_min) x = act_min;
     if (x > act_max) x = act_max;
     *out++ = (int8_t)x;
