@@ -17,8 +17,10 @@
   } while (0)
 #if defined(__GNUC__) || defined(__clang__)
 #define COACH_NOINLINE __attribute__((noinline))
+#define COACH_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define COACH_NOINLINE
+#define COACH_ALWAYS_INLINE inline
 #endif
 #define ENSURE(cond, err) \
   do {                    \
@@ -50,10 +52,9 @@ typedef char coach_arithmetic_right_shift[(((int64_t)-3 >> 1) == -2 && ((int32_t
      (shift 0: no rounding), so shifts <= 0 share one path with no branch on r.
    The loader also bounds |bias| + n_in * 2^14 + 2^(r-1) <= INT32_MAX, so y + half cannot
    overflow. A shift > 0 shifts left (wrapping, no signed-overflow UB) and needs no rounding.
-   requantize() is not inlined: one call per pass with the registers to itself is cheaper at
-   -Os than the pass's spills. quantization/csrc/requant_check.c tests this function against
-   the reference formulas over every shift and edge-case multipliers and accumulators. */
-static int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift) {
+   quantization/csrc/requant_check.c tests this function against the reference formulas over
+   every shift and edge-case multipliers and accumulators, on the host and on rv32. */
+static COACH_ALWAYS_INLINE int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift) {
   int32_t half = 0;
   int right = 0;
   if (shift <= 0) {
@@ -67,6 +68,18 @@ static int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, i
   return (y + half) >> right;
 }
 
+/* One output: requantize, add the output zero point, clamp to the fused activation. Always
+   inlined: a full pass of eight rows requantizes its sums straight from the registers. */
+static COACH_ALWAYS_INLINE int8_t requantize_one(int32_t acc, int32_t multiplier, int32_t shift, int32_t zp,
+                                                 int32_t lo, int32_t hi) {
+  int32_t x = multiply_by_quantized_multiplier(acc, multiplier, shift) + zp;
+  if (x < lo) x = lo;
+  if (x > hi) x = hi;
+  return (int8_t)x;
+}
+
+/* Rows o..o+rows-1 from sums in memory: the lone block and the tail rows. Not inlined, so
+   that the pass keeps its registers (-Os would otherwise spill the pass's pointers). */
 static COACH_NOINLINE void requantize(const coach_layer_t *l, int o, int rows, const int32_t *acc, int8_t *out) {
   const int32_t *multiplier = l->multiplier + o, *shift = l->shift + o;
   const int32_t out_zp = l->out_zp, act_min = l->act_min, act_max = l->act_max;
@@ -82,9 +95,10 @@ static COACH_NOINLINE void requantize(const coach_layer_t *l, int o, int rows, c
 /* The input zero point is folded into the bias at codegen time, so the inner loops are bare
    dot products. Weights are stored in blocks of four output rows interleaved column by
    column (docs/model-format.md). Two consecutive blocks go through one pass: one set of
-   input loads feeds eight accumulators from two weight pointers, four columns per trip. A
-   lone last block (n_out % 8 >= 4) runs the same pass with both pointers on it and stores
-   four rows. The last n_out % 4 rows are row-major; they share their input loads too (up to
+   input loads feeds eight accumulators from two weight pointers, four columns per trip, and
+   the eight sums are requantized where they are (eight inlined copies: about 0.7 KB of code
+   for about 1,200 fewer rv32 instructions per inference). A lone last block (n_out % 8 >= 4)
+   runs the same pass with both pointers on it and requantizes four rows. The last n_out % 4 rows are row-major; they share their input loads too (up to
    three row pointers, four columns per trip; a missing row repeats the last real one and is
    not stored). The four-column loops are do-while inside an if because -Os does not rotate
    a while loop; the last n_in % 4 columns go one by one. */
@@ -99,7 +113,7 @@ static void fully_connected(const coach_layer_t *l, const int8_t *in, int8_t *ou
   for (int o = 0; o < n_out;) {
     const int left = n_out - o;
     const int rows = left >= 8 ? 8 : left >= 4 ? 4 : left;
-    int32_t acc[8];
+    int32_t acc[4]; /* sums of a lone block or the tail rows */
     const int8_t *x = in;
     if (rows >= 4) {
       const int second = rows == 8 ? 4 : 0; /* the second block's first row, or the first again */
@@ -137,16 +151,26 @@ static void fully_connected(const coach_layer_t *l, const int8_t *in, int8_t *ou
         v += 4;
       }
       if (second != 0) {
+        int8_t *const dst = out + o;
+        const int32_t *const mul = l->multiplier + o, *const sh = l->shift + o;
+        const int32_t zp = l->out_zp, lo = l->act_min, hi = l->act_max;
+        /* a full pass: straight from the registers, no stores and loads of the sums */
+        dst[0] = requantize_one(a0, mul[0], sh[0], zp, lo, hi);
+        dst[1] = requantize_one(a1, mul[1], sh[1], zp, lo, hi);
+        dst[2] = requantize_one(a2, mul[2], sh[2], zp, lo, hi);
+        dst[3] = requantize_one(a3, mul[3], sh[3], zp, lo, hi);
+        dst[4] = requantize_one(a4, mul[4], sh[4], zp, lo, hi);
+        dst[5] = requantize_one(a5, mul[5], sh[5], zp, lo, hi);
+        dst[6] = requantize_one(a6, mul[6], sh[6], zp, lo, hi);
+        dst[7] = requantize_one(a7, mul[7], sh[7], zp, lo, hi);
         w = v; /* past both blocks */
+        o += 8;
+        continue;
       }
-      acc[0] = a0;
+      acc[0] = a0; /* a lone block: a4..a7 repeat these rows */
       acc[1] = a1;
       acc[2] = a2;
       acc[3] = a3;
-      acc[4] = a4;
-      acc[5] = a5;
-      acc[6] = a6;
-      acc[7] = a7;
     } else {
       const int8_t *w0 = w;
       const int8_t *w1 = rows > 1 ? w0 + n_in : w0;
