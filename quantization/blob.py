@@ -72,13 +72,15 @@ def from_engine_order(flat: np.ndarray, n_out: int, n_in: int) -> np.ndarray:
 def check_int32_safe(layer: dict[str, Any]) -> None:
     """Raise CodegenError unless the layer's integer arithmetic stays inside int32 for every
     int8 input, the rule the C loader enforces: multiplier 0 or in [2^30, 2^31), shift in
-    [-31, 30], and |bias| + n_in * 128 * 128 <= INT32_MAX >> max(shift, 0)."""
+    [-31, 30], and |bias| + n_in * 128 * 128 <= INT32_MAX >> shift for a shift > 0, else
+    <= INT32_MAX - 2^(-shift - 1) (the rounding term the engine adds before a right shift)."""
     mul = np.asarray(layer["multiplier"], np.int64)
     shift = np.asarray(layer["shift"], np.int64)
     bias = np.abs(np.asarray(layer["bias"], np.int64))
     if np.any((mul != 0) & ((mul < 1 << 30) | (mul >= 1 << 31))) or np.any((shift < -31) | (shift > 30)):
         raise CodegenError("a layer has a multiplier outside [2^30, 2^31) or a shift outside [-31, 30]")
-    limit = (2**31 - 1) >> np.maximum(shift, 0)
+    limit = np.where(shift > 0, (2**31 - 1) >> np.maximum(shift, 0),
+                     (2**31 - 1) - np.where(shift < 0, 1 << np.maximum(-shift - 1, 0), 0))
     if np.any(bias + int(layer["n_in"]) * 128 * 128 > limit):
         raise CodegenError("a layer's bias is so large that its int32 accumulator could overflow")
 

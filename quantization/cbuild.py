@@ -112,18 +112,34 @@ QEMU_CMD = ["qemu-system-riscv32", "-machine", "virt", "-bios", "none", "-displa
             "-semihosting-config", "enable=on,target=native", "-icount", "shift=0"]
 
 
+def build_rv32_program(out_dir: Path, source: Path, model_dir: Path = ENGINE_DIR, opt: str = "-Os",
+                       defines: tuple[str, ...] = ()) -> Path:
+    """Link a semihosting test program (``csrc/*.c``) with the engine for QEMU virt."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    elf = out_dir / f"{source.stem}{opt}.elf"
+    _run(["make", "-s", "-C", str(FIRMWARE_DIR), "rv32-sodium"], "rv32 build of libsodium's few files")
+    _run(["riscv64-unknown-elf-gcc", *RV32_FLAGS, "--oslib=semihost", "--crt0=semihost", *CFLAGS, opt, *defines,
+          "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", f"-I{model_dir}", f"-I{ENGINE_DIR}",
+          f"-I{CORE_INC}", f"-I{RV32_SODIUM_INC}", *RV32_MEM, str(source),
+          *([] if source.name == "requant_check.c" else [str(ENGINE_DIR / "coach_engine.c")]),
+          str(CORE_INC / "sha256.c"), str(model_dir / "coach_model_data.c"),
+          str(RV32_SODIUM_LIB), "-o", str(elf), "-lm"],
+         f"rv32imc build of {source.name}")
+    return elf
+
+
 def build_rv32_counter(out_dir: Path, model_dir: Path = ENGINE_DIR, opt: str = "-Os") -> Path:
     """Link the instruction-counting program (csrc/rv32_count.c) with the engine for QEMU virt."""
+    return build_rv32_program(out_dir, CSRC / "rv32_count.c", model_dir, opt)
+
+
+def build_host_requant_check(out_dir: Path) -> Path:
+    """The requantization check (csrc/requant_check.c, which includes coach_engine.c) for the host."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    elf = out_dir / f"rv32_count{opt}.elf"
-    _run(["make", "-s", "-C", str(FIRMWARE_DIR), "rv32-sodium"], "rv32 build of libsodium's few files")
-    _run(["riscv64-unknown-elf-gcc", *RV32_FLAGS, "--oslib=semihost", "--crt0=semihost", *CFLAGS, opt,
-          "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", f"-I{model_dir}", f"-I{ENGINE_DIR}",
-          f"-I{CORE_INC}", f"-I{RV32_SODIUM_INC}", *RV32_MEM, str(CSRC / "rv32_count.c"),
-          str(ENGINE_DIR / "coach_engine.c"), str(CORE_INC / "sha256.c"), str(model_dir / "coach_model_data.c"),
-          str(RV32_SODIUM_LIB), "-o", str(elf), "-lm"],
-         "rv32imc build of the instruction counter")
-    return elf
+    exe = out_dir / "requant_check"
+    _run(["gcc", *CFLAGS, "-O2", f"-I{ENGINE_DIR}", f"-I{CORE_INC}", str(CSRC / "requant_check.c"),
+          str(CORE_INC / "sha256.c"), "-o", str(exe), "-lsodium", "-lm"], "host build of the requantization check")
+    return exe
 
 
 def _image_bytes(elf: Path) -> int:
@@ -188,19 +204,25 @@ def _new_symbol_bytes(elf_all: Path, elf_none: Path) -> dict[str, int]:
     return parts
 
 
-def count_rv32(elf: Path, timeout_s: float = 60.0) -> dict[str, int]:
-    """Run under QEMU with -icount shift=0 (instret = guest instructions); parse the counts."""
+def run_rv32(elf: Path, cwd: Path | None = None, timeout_s: float = 120.0) -> dict[str, int]:
+    """Run a semihosting program under QEMU (-icount shift=0: instret = guest instructions) and
+    parse its ``KEY value`` lines. Raises ToolError on a non-zero exit."""
     if shutil.which(QEMU_CMD[0]) is None:
         raise ToolError("qemu-system-riscv32 not found; install qemu-system-misc (`make setup`)")
-    r = subprocess.run([*QEMU_CMD, "-kernel", str(elf)], capture_output=True, text=True, timeout=timeout_s)
+    r = subprocess.run([*QEMU_CMD, "-kernel", str(elf)], capture_output=True, text=True, timeout=timeout_s, cwd=cwd)
     if r.returncode != 0:
-        raise ToolError(f"rv32 counter exited {r.returncode} (1 = golden self-test failed):\n{r.stdout}{r.stderr}")
-    counts = {}
+        raise ToolError(f"{elf.name} exited {r.returncode} under QEMU:\n{r.stdout[-3000:]}{r.stderr[-2000:]}")
+    values = {}
     for line in (r.stdout + "\n" + r.stderr).splitlines():  # semihosting console may use either
         key, _, val = line.partition(" ")
-        if key.endswith("_INSTRUCTIONS"):
-            counts[key.lower()] = int(val)
-    return counts
+        if key.isupper() and val.strip().lstrip("-").isdigit():
+            values[key.lower()] = int(val)
+    return values
+
+
+def count_rv32(elf: Path, timeout_s: float = 60.0) -> dict[str, int]:
+    """Instruction counts of the counter program (exit 1 = golden self-test failed)."""
+    return {k: v for k, v in run_rv32(elf, timeout_s=timeout_s).items() if k.endswith("_instructions")}
 
 
 def rv32_section_sizes(out_dir: Path, model_dir: Path = ENGINE_DIR) -> dict[str, int]:
