@@ -233,6 +233,9 @@ def build_expert_set(cfg: ExpertConfig = ExpertConfig(), *, real_data: Path | No
     """Ride, cut and rank the expert laps; add the logs' valid laps; split by track."""
     if not 0.0 < cfg.keep_fraction <= 1.0:
         raise ConfigError(f"keep_fraction must be in (0, 1], got {cfg.keep_fraction}")
+    log_list = [Path(p) for p in logs]
+    # logs first: a log that cannot be read fails before minutes of riding
+    from_logs, log_laps = log_rides(log_list, track=log_track, vehicle=log_vehicle)
     names = track_names(cfg, real_data)
     rides: list[Ride] = []
     ridden = kept = 0
@@ -244,10 +247,8 @@ def build_expert_set(cfg: ExpertConfig = ExpertConfig(), *, real_data: Path | No
             if progress:
                 progress(f"riding {track.name} ({vehicle})", ti * len(cfg.vehicles) + vi, total)
             rs, laps = ride_laps(track, vehicle, cfg, seed=ride_seed(cfg.seed, track.name, vehicle))
-            n_keep = max(1, int(np.ceil(cfg.keep_fraction * len(laps)))) if laps else 0
-            best = sorted(laps, key=lambda lap: lap[3])[:n_keep]
-            for i, a, b, _ in best:
-                rs[i].keep[a:b] = True
+            best = keep_fastest(rs, laps, cfg.keep_fraction)
+            n_keep = len(best)
             rides += [r for r in rs if r.keep.any()]
             ridden, kept = ridden + len(laps), kept + n_keep
             per_track[f"{track.name}/{vehicle}"] = {
@@ -257,8 +258,6 @@ def build_expert_set(cfg: ExpertConfig = ExpertConfig(), *, real_data: Path | No
                 "median_s": round(float(np.median([lap[3] for lap in laps])), 3) if laps else None}
     if progress:
         progress("riding done", total, total)
-    log_list = [Path(p) for p in logs]
-    from_logs, log_laps = log_rides(log_list, track=log_track, vehicle=log_vehicle)
     rides += from_logs
     split = split_tracks([r.track for r in rides if r.source == "sim" and r.track.startswith("gen-")],
                          cfg.val_fraction)
@@ -267,6 +266,16 @@ def build_expert_set(cfg: ExpertConfig = ExpertConfig(), *, real_data: Path | No
              "log_laps_added": log_laps,
              "logs": [str(p) for p in log_list], "per_track": per_track, "config": asdict(cfg)}
     return ExpertSet(rides, split, stats, expert_fingerprint(cfg, real_data, log_list, log_track, log_vehicle))
+
+
+def keep_fastest(rides: list[Ride], laps: list[tuple[int, int, int, float]], fraction: float) -> list[tuple]:
+    """Mark the steps of the fastest ``fraction`` of ``laps`` (at least one) as kept in their
+    rides; returns those laps, fastest first."""
+    n_keep = max(1, int(np.ceil(fraction * len(laps)))) if laps else 0
+    best = sorted(laps, key=lambda lap: lap[3])[:n_keep]
+    for i, a, b, _ in best:
+        rides[i].keep[a:b] = True
+    return best
 
 
 def track_names(cfg: ExpertConfig, real_data: Path | None) -> list[str]:
