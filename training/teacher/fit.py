@@ -33,7 +33,7 @@ from motocoach.training.teacher.expert_data import (ExpertConfig, ExpertSet, Win
                                                     expert_fingerprint)
 from motocoach.training.teacher.model import get_teacher_preset, n_params
 
-DEFAULT_EPOCHS = 12
+DEFAULT_EPOCHS = 8
 EXPERT_FILE = "expert.npz"
 CHECKPOINT = "checkpoint.pt"
 TEACHER_FILE = "teacher.pt"
@@ -50,12 +50,12 @@ class FitConfig:
     patience: int = 3                  # epochs without a better validation loss before stopping
     sector_weight: float = 0.5
     huber_delta: float = 0.1           # scaled units: errors above 10 % of full scale count linearly
-    samples_per_epoch: int | None = 20_000
+    samples_per_epoch: int | None = 12_000
     val_samples: int = 4096            # a fixed, evenly spaced subset of the validation windows
 
 
-#: The expert set and fit of :func:`tiny_teacher`: three short generated circuits, one vehicle.
-TINY_EXPERT = ExpertConfig(tracks=("gen-1044", "gen-1001", "gen-1049"), vehicles=("superbike",), rides=2, laps=1,
+#: The expert set and fit of :func:`tiny_teacher`: two short generated circuits (one for validation), one vehicle.
+TINY_EXPERT = ExpertConfig(tracks=("gen-1044", "gen-1001"), vehicles=("superbike",), rides=2, laps=1,
                            keep_fraction=0.5, stride=4, calibration=False)
 TINY_FIT = FitConfig(samples_per_epoch=768, val_samples=512, patience=10)
 
@@ -274,7 +274,7 @@ def train_teacher(out_dir: Path, *, preset: str = "small", data: ExpertSet | Non
 
 def tiny_teacher(out_dir: Path, *, epochs: int = 3, seed: int = 0) -> Path:
     """A real but poorly trained small teacher in well under 30 s, for other tests' fixtures:
-    three short generated circuits, the superbike, two one-lap rides each, a few hundred windows."""
+    two short generated circuits (one trains, one validates), the superbike, two one-lap rides each."""
     return train_teacher(Path(out_dir), preset="small", epochs=epochs, seed=seed, progress=False,
                          expert=TINY_EXPERT, fit=TINY_FIT)
 

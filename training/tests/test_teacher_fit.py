@@ -1,7 +1,7 @@
 """The teacher's expert data, training, resume after a kill, and the ``teacher`` verbs.
 
 Everything runs on the tiny configuration (:data:`~motocoach.training.teacher.fit.TINY_EXPERT`:
-three short generated circuits, one vehicle); the expert set is ridden once per session.
+two short generated circuits, one vehicle); the expert set is ridden once per session.
 """
 
 from __future__ import annotations
@@ -19,25 +19,31 @@ import pytest
 
 from motocoach.errors import ConfigError
 from motocoach.training.teacher.expert_data import (ExpertSet, Ride, WindowDataset, build_expert_set, keep_fastest,
-                                                    split_tracks)
+                                                    expert_fingerprint, split_tracks)
 from motocoach.training.teacher.fit import (CHECKPOINT, TINY_EXPERT, TINY_FIT, onset_s, tiny_teacher, train_teacher,
                                             validation_loss)
 from motocoach.training.teacher.model import load_teacher
 
 
 @pytest.fixture(scope="session")
-def expert_set() -> ExpertSet:
-    return build_expert_set(TINY_EXPERT)
-
-
-@pytest.fixture(scope="session")
-def expert_file(expert_set, tmp_path_factory) -> Path:
-    return expert_set.save(tmp_path_factory.mktemp("expert") / "expert.npz")
-
-
-@pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> Path:
     return tiny_teacher(tmp_path_factory.mktemp("teacher"))
+
+
+@pytest.fixture(scope="session")
+def expert_file(trained) -> Path:
+    """The expert set the tiny teacher rode (train_teacher keeps it beside teacher.pt)."""
+    return trained.parent / "expert.npz"
+
+
+@pytest.fixture(scope="session")
+def expert_set(expert_file) -> ExpertSet:
+    return ExpertSet.load(expert_file)
+
+
+def test_the_tiny_teachers_expert_set_is_the_tiny_configuration(expert_set):
+    assert expert_set.fingerprint == expert_fingerprint(TINY_EXPERT)
+    assert {r.track for r in expert_set.rides} == set(TINY_EXPERT.tracks)
 
 
 def test_split_is_by_track_deterministic_and_recorded(expert_set, trained):
@@ -129,7 +135,7 @@ def test_a_killed_run_resumes_from_its_checkpoint(expert_file, tmp_path):
     code = ("import sys; from pathlib import Path\n"
             "from motocoach.training.teacher.expert_data import ExpertSet\n"
             "from motocoach.training.teacher.fit import TINY_FIT, train_teacher\n"
-            "train_teacher(Path(sys.argv[1]), data=ExpertSet.load(Path(sys.argv[2])), epochs=8, fit=TINY_FIT, "
+            "train_teacher(Path(sys.argv[1]), data=ExpertSet.load(Path(sys.argv[2])), epochs=5, fit=TINY_FIT, "
             "progress=False)\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(out), str(expert_file)], start_new_session=True)
     try:
@@ -144,13 +150,13 @@ def test_a_killed_run_resumes_from_its_checkpoint(expert_file, tmp_path):
     import torch
 
     saved = json.loads(torch.load(out / CHECKPOINT, weights_only=True)["state"])
-    assert 1 <= saved["epoch"] < 8
-    path = train_teacher(out, data=ExpertSet.load(expert_file), epochs=8, fit=TINY_FIT, progress=False)
+    assert 1 <= saved["epoch"] < 5
+    path = train_teacher(out, data=ExpertSet.load(expert_file), epochs=5, fit=TINY_FIT, progress=False)
     _, extra = load_teacher(path)
     assert extra["resumed_at"] == [saved["epoch"]]
-    assert [h["epoch"] for h in extra["history"]] == list(range(1, 9))
+    assert [h["epoch"] for h in extra["history"]] == list(range(1, 6))
     assert extra["history"][:saved["epoch"]] == saved["history"]      # the killed run's epochs are kept as they were
-    assert extra["epochs_run"] == 8
+    assert extra["epochs_run"] == 5
 
 
 def test_a_corrupt_or_mismatched_checkpoint_is_a_clear_error(trained, expert_set, tmp_path):
