@@ -216,3 +216,15 @@ def test_help_shows_an_example(verb):
 
     result = CliRunner().invoke(build_app(), ["teacher", verb, "--help"], terminal_width=200)
     assert result.exit_code == 0 and "Example: motocoach teacher " + verb in result.output
+
+
+def test_evaluate_rides_the_validation_circuits_again_when_the_expert_set_is_gone(trained, tmp_path):
+    import shutil
+
+    from motocoach.training.teacher.fit import evaluate_teacher
+
+    alone = tmp_path / "teacher.pt"
+    shutil.copy(trained, alone)
+    again = evaluate_teacher(alone, progress=False)
+    cached = evaluate_teacher(trained, progress=False)
+    assert again == pytest.approx(cached, rel=1e-5)      # same seeds: the same rides
