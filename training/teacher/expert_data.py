@@ -14,7 +14,7 @@ lazily by :class:`WindowDataset` from (ride, step) indices, so no (N, 40, F) arr
 built. The validation split is by track and deterministic (:func:`split_tracks`).
 
 >>> split_tracks(["gen-1", "gen-2", "gen-3", "gen-4", "gen-5"], 0.2)["val"]
-['gen-4']
+['gen-5']
 """
 
 from __future__ import annotations
