@@ -34,6 +34,7 @@ METRIC_LABELS = {
     "val_speed_mae_mps": "speed MAE (m/s)",
     "brake_onset_err_median_s": "brake onset error, median (s)",
     "brake_onset_missed_frac": "brake onsets the teacher missed (fraction)",
+    "brake_onset_err_median_hit_s": "brake onset error, median of those predicted (s)",
     "brake_onsets": "brake onsets in the windows",
     "val_sector_mae_s": "sector time MAE (s)",
     "val_windows": "validation windows",

@@ -286,9 +286,15 @@ def track_names(cfg: ExpertConfig, real_data: Path | None) -> list[str]:
 def expert_fingerprint(cfg: ExpertConfig, real_data: Path | None = None, logs: Sequence[Path] = (),
                        log_track: str | None = None, log_vehicle: str = "roadsport") -> str:
     """What :func:`build_expert_set` would build from these arguments, as a short hash."""
-    extra = [*track_names(cfg, real_data), *(f"{Path(p).name}:{Path(p).stat().st_size}" for p in logs),
-             log_track or "", log_vehicle]
+    extra = [*(n if n.startswith("gen-") else _file_key(n) for n in track_names(cfg, real_data)),
+             *(_file_key(p) for p in logs), log_track or "", log_vehicle]
     return cfg.fingerprint(extra)
+
+
+def _file_key(path) -> str:
+    """A file by name and size, so the same data reached by another path is the same set."""
+    p = Path(path)
+    return f"{p.name}:{p.stat().st_size}" if p.is_file() else str(path)
 
 
 def ride_seed(seed: int, track: str, vehicle: str) -> int:

@@ -343,6 +343,9 @@ def evaluate_windows(net, ds: WindowDataset, max_windows: int | None = None) -> 
             "brake_onset_err_median_s": float(np.median(onsets)) if len(onsets) else float("nan"),
             "brake_onsets": int(len(onsets)),
             "brake_onset_missed_frac": missed / len(onsets) if len(onsets) else float("nan"),
+            # the same median over the onsets the teacher did predict within the horizon
+            "brake_onset_err_median_hit_s": float(np.median(onsets[onsets < horizon_s])) if missed < len(onsets)
+            else float("nan"),
             "val_sector_mae_s": float(sectors.mean()) if len(sectors) else float("nan"),
             "val_windows": int(len(idx))}
 
