@@ -1,7 +1,7 @@
 """The teacher's expert data, training, resume after a kill, and the ``teacher`` verbs.
 
 Everything runs on the tiny configuration (:data:`~motocoach.training.teacher.fit.TINY_EXPERT`:
-two short generated circuits, one vehicle); the expert set is ridden once per session.
+two short generated circuits, one vehicle); the tiny teacher and its expert set are made once per test run.
 """
 
 from __future__ import annotations
