@@ -8,7 +8,7 @@
   loss and weights, RNG states), written atomically, so a killed run resumes at the next epoch;
 * ``teacher.pt``: the best weights on the validation tracks (:func:`~.model.save_teacher`),
   ``extra`` holding the metrics, the split and the history;
-* ``tb/``: TensorBoard scalars (tensorboardX, which needs no TensorFlow).
+* ``tb/``: TensorBoard scalars (``torch.utils.tensorboard``, as :mod:`~motocoach.training.train`).
 
 Loss: Huber on the 20 x 4 scaled controls (masked where the horizon leaves the ride) plus
 :attr:`FitConfig.sector_weight` x Huber on the scaled sector time (masked where the ride
@@ -206,7 +206,7 @@ def train_teacher(out_dir: Path, *, preset: str = "small", data: ExpertSet | Non
         state["resumed_at"].append(state["epoch"])
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    from tensorboardX import SummaryWriter
+    from torch.utils.tensorboard import SummaryWriter
 
     tb = SummaryWriter(str(out_dir / "tb"))
     stopped = "epochs"
