@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -18,8 +17,6 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
-# torch's note that norm_first layers skip the nested-tensor fast path says nothing to a rider
-warnings.filterwarnings("ignore", message="enable_nested_tensor is True")
 
 #: Where the verbs write and look for the teacher unless told otherwise.
 DEFAULT_OUT = Path("runs") / "teacher"

@@ -16,6 +16,7 @@ context token.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -65,10 +66,12 @@ class TeacherNet(nn.Module):
         self.ctx_in = nn.Linear(N_CONTEXT, d)
         self.src_pos = nn.Parameter(torch.randn(1, HISTORY_STEPS + 1, d) * 0.02)
         self.queries = nn.Parameter(torch.randn(1, HORIZON_STEPS, d) * 0.02)
-        self.transformer = nn.Transformer(
-            d_model=d, nhead=preset.nhead, num_encoder_layers=preset.encoder_layers,
-            num_decoder_layers=preset.decoder_layers, dim_feedforward=preset.dim_feedforward,
-            dropout=preset.dropout, batch_first=True, norm_first=True)
+        with warnings.catch_warnings():   # pre-norm layers cannot use nested tensors: torch says so
+            warnings.filterwarnings("ignore", message="enable_nested_tensor is True")
+            self.transformer = nn.Transformer(
+                d_model=d, nhead=preset.nhead, num_encoder_layers=preset.encoder_layers,
+                num_decoder_layers=preset.decoder_layers, dim_feedforward=preset.dim_feedforward,
+                dropout=preset.dropout, batch_first=True, norm_first=True)
         self.control_head = nn.Linear(d, len(TARGETS))
         self.sector_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
 
