@@ -203,10 +203,12 @@ def teacher_traces(pred, progress: np.ndarray) -> tuple[dict[str, np.ndarray], n
     """Teacher traces at each step of a ride from its predictions (see the module docstring):
     throttle and brake at step i from the 1-step-ahead prediction made at step i-1; speed
     :data:`SPEED_LEAD_STEPS` ahead, with the positions (m of progress) it belongs to."""
-    thr, brk, spd = pred.channel("throttle"), pred.channel("brake"), pred.channel("speed")
+    # clipped to the schema's ranges: a pedal is 0..1 and a speed is not negative, whatever the net says
+    thr, brk = np.clip(pred.channel("throttle"), 0.0, 1.0), np.clip(pred.channel("brake"), 0.0, 1.0)
+    spd = np.clip(pred.channel("speed"), 0.0, 90.0)
     shift = lambda a: np.concatenate([a[:1], a[:-1]])   # noqa: E731
     k = SPEED_LEAD_STEPS
-    ahead = progress + DT * np.maximum(spd[:, :k], 0.0).sum(axis=1)
+    ahead = progress + DT * spd[:, :k].sum(axis=1)
     return {"throttle": shift(thr[:, 0]), "brake": shift(brk[:, 0])}, np.column_stack([ahead, spd[:, k - 1]])
 
 
