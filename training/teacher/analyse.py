@@ -167,6 +167,8 @@ def compare_segment(x: np.ndarray, rider: dict[str, np.ndarray], teacher: dict[s
         adv = ("the expert does not brake here: roll off instead" if b_t is None
                else f"brake here: the expert brakes from {apex_x - b_t:.0f} m before the apex")
         items.append(Item("braking point", b_r, b_t, "m", _integral(dens, x, who, z_corner[0]), adv))
+    else:
+        items.append(Item("braking point", None, None, "m", 0.0, "no braking here, for you or the expert"))
     # braking force: from the later onset to the corner part
     start_force = max([b for b in (b_r, b_t) if b is not None], default=z_corner[0])
     braking = before & (x >= min([b for b in (b_r, b_t) if b is not None], default=apex_x))
