@@ -287,13 +287,6 @@ def analyse_lap(teacher, features: np.ndarray, s: np.ndarray, progress: np.ndarr
                     x_speed=speed_pts[keep, 0] - p0)
 
 
-def first_full_lap(crossings_t: np.ndarray) -> tuple[float, float]:
-    """(start_t, end_t) of the first lap between two start/finish crossings of a ride."""
-    if len(crossings_t) < 2:
-        raise ConfigError("the ride has no full lap (it crosses the start/finish line fewer than twice)")
-    return float(crossings_t[0]), float(crossings_t[1])
-
-
 def analyse_sim_ride(teacher, ride, vehicle, lap: int | None = None) -> Analysis:
     """:func:`analyse_lap` on a :class:`~motocoach.training.ridelogs.simulate.SimRide` (lap index
     ``lap`` among its full laps, default the first)."""

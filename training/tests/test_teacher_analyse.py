@@ -216,3 +216,12 @@ def test_corner_rank_agreement_scores_a_teacher_and_the_baselines(oval_track, te
     assert res["laps"] == 1 and res["per_lap"][0]["corners"] == 2
     # two corners, top 3 of 2: every ranking names both, so every score is 2
     assert res["corner_rank_agreement"] == res["baseline_chance"] == 2.0
+
+
+@pytest.mark.parametrize("name", ["analyse", "analyse_cli"])
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"motocoach.training.teacher.{name}"))
+    assert result.attempted > 0 and result.failed == 0
