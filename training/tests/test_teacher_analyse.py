@@ -225,3 +225,8 @@ def test_docstring_examples_run(name):
 
     result = doctest.testmod(importlib.import_module(f"motocoach.training.teacher.{name}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_lap_the_simulated_ride_does_not_have_is_refused(cli, capsys, oval_track, teacher_path):
+    assert cli(["teacher", "analyse", f"sim:{oval_track}:amateur", "--lap", "5", "--teacher", str(teacher_path)]) == 2
+    assert "lap 5: the simulated ride has 2 full lap(s)" in " ".join(capsys.readouterr().err.split())
