@@ -37,6 +37,8 @@ class OracleTeacher:
 
 @pytest.fixture(scope="module")
 def teacher_path(tmp_path_factory):
+    """An untrained teacher saved as training saves one: enough where the verb must fail before any
+    prediction matters (bad input, missing laps)."""
     import torch
 
     from motocoach.training.teacher.model import TEACHER_PRESETS, TeacherNet, save_teacher
@@ -44,6 +46,14 @@ def teacher_path(tmp_path_factory):
     torch.manual_seed(0)
     return save_teacher(TeacherNet(TEACHER_PRESETS["small"]), tmp_path_factory.mktemp("teacher") / "teacher.pt",
                         {"train_tracks": ["kestrel"]})
+
+
+@pytest.fixture(scope="session")
+def trained_teacher(tmp_path_factory):
+    """The tiny trained teacher (poor predictions, but a real training run) for the end-to-end paths."""
+    from motocoach.training.teacher.fit import tiny_teacher
+
+    return tiny_teacher(tmp_path_factory.mktemp("tiny-teacher"))
 
 
 @pytest.fixture(scope="module")
@@ -191,9 +201,10 @@ def exported(oval_track, tmp_path_factory):
     return full, short
 
 
-def test_an_exported_log_is_analysed_end_to_end(cli, capsys, exported, oval_track, teacher_path, tmp_path):
+@pytest.mark.slow
+def test_an_exported_log_is_analysed_end_to_end(cli, capsys, exported, oval_track, trained_teacher, tmp_path):
     full, _ = exported
-    assert cli(["teacher", "analyse", str(full), "--track", oval_track, "--teacher", str(teacher_path),
+    assert cli(["teacher", "analyse", str(full), "--track", oval_track, "--teacher", str(trained_teacher),
                 "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     doc = json.loads((tmp_path / "analysis.json").read_text())
@@ -209,10 +220,11 @@ def test_a_log_without_a_valid_lap_is_refused(cli, capsys, exported, teacher_pat
     assert "no valid lap (laps found: 0 outlap, 1 inlap)" in " ".join(capsys.readouterr().err.split())
 
 
-def test_corner_rank_agreement_scores_a_teacher_and_the_baselines(oval_track, teacher_path):
+@pytest.mark.slow
+def test_corner_rank_agreement_scores_a_teacher_and_the_baselines(oval_track, trained_teacher):
     from motocoach.training.teacher.predict import Teacher
 
-    res = corner_rank_agreement(Teacher.load(teacher_path), [oval_track], riders=("amateur",), seeds=(0,))
+    res = corner_rank_agreement(Teacher.load(trained_teacher), [oval_track], riders=("amateur",), seeds=(0,))
     assert res["laps"] == 1 and res["per_lap"][0]["corners"] == 2
     # two corners, top 3 of 2: every ranking names both, so every score is 2
     assert res["corner_rank_agreement"] == res["baseline_chance"] == 2.0
