@@ -3,8 +3,12 @@ tracks, and how long the small preset takes to train.
 
 One teacher is trained once per module with the defaults of ``motocoach teacher train``
 (small preset, the default expert set: generated circuits plus Silverstone and Nuerburgring
-when the real-circuit data folder has them) into a bench folder; the one test below writes
-``bench/results/teacher.json``. Figures are written whether a goal is met or not.
+when the real-circuit data folder has them) into a bench folder, or ``$MOTOCOACH_TEACHER``
+names one trained that way (its own training figures travel in its checkpoint). The one test
+below writes ``bench/results/teacher.json``: the teacher's errors on its validation circuits
+and whether the corners it names match the simulator's truth on circuits it never saw
+(:func:`~motocoach.training.teacher.analyse.corner_rank_agreement`). Figures are written
+whether a goal is met or not.
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MOTOCOACH_REAL_DATA") or ROOT.parent / "shared" / "data")
 ONSET_GOAL_S = 0.1
+RANK_GOAL = 2.0
+# Circuits no teacher trains on (expert_data.RESERVED_TRACKS), riders who are not the expert.
+RANK_TRACKS = ("falcon", "merlin", "BrandsHatch", "Catalunya")
+RANK_RIDERS = ("amateur", "trackday", "weekend")
+RANK_SEEDS = (0, 1)
 
 
 @pytest.fixture(scope="module")
@@ -24,15 +33,22 @@ def teacher(tmp_path_factory) -> Path:
     """teacher.pt of the default small-preset training, with expert.npz beside it."""
     from motocoach.training.teacher.fit import train_teacher
 
+    if os.environ.get("MOTOCOACH_TEACHER"):
+        return Path(os.environ["MOTOCOACH_TEACHER"])
     return train_teacher(tmp_path_factory.mktemp("teacher"), preset="small", real_data=DATA, progress=False)
 
 
 # Minutes of riding and training; more on a loaded machine than pytest's 600 s default.
 @pytest.mark.timeout(3600)
 def test_teacher(teacher, bench_result):
+    from motocoach.training.teacher.analyse import corner_rank_agreement
     from motocoach.training.teacher.model import TEACHER_PRESETS, TeacherNet, load_teacher, n_params
+    from motocoach.training.teacher.predict import Teacher
 
     net, extra = load_teacher(teacher)
+    tracks = [t if t in ("falcon", "merlin") else str(DATA / "tracks" / f"{t}.csv") for t in RANK_TRACKS]
+    tracks = [t for t in tracks if not t.endswith(".csv") or Path(t).is_file()]
+    rank = corner_rank_agreement(Teacher(net, extra), tracks, riders=RANK_RIDERS, seeds=RANK_SEEDS)
     m = extra["metrics"]
     st = extra["data_stats"]
     metrics = {
@@ -54,6 +70,11 @@ def test_teacher(teacher, bench_result):
         "laps_kept": st["laps_kept"],
         "train_windows": extra["train_windows"],
         "val_windows": extra["val_windows"],
+        "corner_rank_agreement": rank["corner_rank_agreement"],
+        "corner_rank_baseline_slowest_segment": rank["baseline_slowest_segment"],
+        "corner_rank_baseline_tightest_corner": rank["baseline_tightest_corner"],
+        "corner_rank_baseline_chance": rank["baseline_chance"],
+        "corner_rank_laps": rank["laps"],
     }
     bench_result("teacher", "host", metrics, notes=(
         f"Simulated rides and training on the host (CPU, one torch thread). Small preset, "
@@ -67,5 +88,11 @@ def test_teacher(teacher, bench_result):
         f"(brake_onset_missed_frac; brake_onset_err_median_hit_s is the median without them); "
         f"goal brake_onset_err_median_s <= {ONSET_GOAL_S} "
         f"({'met' if m['brake_onset_err_median_s'] <= ONSET_GOAL_S else 'missed'}). "
-        f"train_minutes_small_preset = optimisation only; expert_data_minutes = riding the laps."))
+        f"train_minutes_small_preset = optimisation only; expert_data_minutes = riding the laps. "
+        f"corner_rank_agreement: of the 3 corners the teacher names on the first full lap of an uncoached "
+        f"simulated ride, how many are among the 3 where the simulator's pro on the rider's vehicle gains "
+        f"most; {rank['laps']} laps ({', '.join(Path(t).stem for t in tracks)}; {', '.join(RANK_RIDERS)}; "
+        f"seeds {list(RANK_SEEDS)}); goal >= {RANK_GOAL} "
+        f"({'met' if rank['corner_rank_agreement'] >= RANK_GOAL else 'missed'}); the baselines rank by the "
+        f"rider's slowest segments, the tightest corners, and chance."))
     assert extra["epochs_run"] >= 1 and m["val_windows"] > 0

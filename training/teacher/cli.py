@@ -22,7 +22,7 @@ console = Console()
 DEFAULT_OUT = Path("runs") / "teacher"
 DEFAULT_TEACHER = DEFAULT_OUT / "teacher.pt"
 #: Modules adding more verbs to the ``teacher`` group (each defines ``register(teacher_app)``).
-SUBCOMMAND_MODULES: list[str] = []
+SUBCOMMAND_MODULES: list[str] = ["motocoach.training.teacher.analyse_cli"]
 
 METRIC_LABELS = {
     "val_throttle_mae": "throttle MAE (0..1)",
@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
     def train_cmd(
         preset: str = typer.Option("small", help="small | reference (the reference design's sizes)."),
         out: Path = typer.Option(DEFAULT_OUT, "--out", help="Folder for teacher.pt, checkpoint.pt, expert.npz, tb/."),
-        epochs: int = typer.Option(None, help="Most epochs (default: the fit's own); early stopping may end sooner."),
+        epochs: int = typer.Option(None, help="Most epochs (default 24); early stopping may end sooner."),
         seed: int = typer.Option(0, help="Seed of the weights and the window order."),
         real_data: Optional[Path] = typer.Option(None, "--real-data", help="Folder holding tracks/ with Silverstone "
                                                  "and Nuerburgring (default: $MOTOCOACH_REAL_DATA or ../shared/data); "

@@ -33,7 +33,7 @@ from motocoach.training.teacher.expert_data import (ExpertConfig, ExpertSet, Win
                                                     expert_fingerprint)
 from motocoach.training.teacher.model import get_teacher_preset, n_params
 
-DEFAULT_EPOCHS = 8
+DEFAULT_EPOCHS = 24                 # early stopping (patience 3) usually ends sooner
 EXPERT_FILE = "expert.npz"
 CHECKPOINT = "checkpoint.pt"
 TEACHER_FILE = "teacher.pt"
