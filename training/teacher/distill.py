@@ -96,11 +96,13 @@ def distill(out_dir: Path, teacher_path: Path, *, preset: str = "demo", data_pre
 
     Writes ``policy.pt``, ``bc_policy.pt``, ``policy.json`` and ``distill.json`` (teacher,
     rules, datasets) into ``out_dir``; the datasets go to ``data_root`` (default
-    ``out_dir/data``)."""
+    ``out_dir/data``). A teacher that trained on a comparison circuit (:data:`EVAL_TRACKS`,
+    :data:`EVAL_REAL_TRACKS`) or does not say which tracks it trained on is an error."""
     from motocoach.training.train import get_preset, train
 
     get_preset(preset)                        # a bad name fails before minutes of riding
     teacher = Teacher.load(teacher_path)
+    check_teacher_unseen(teacher, [*EVAL_TRACKS, *EVAL_REAL_TRACKS])
     out_dir = Path(out_dir)
     root = Path(data_root) if data_root is not None else out_dir / "data"
     ids = generate_teacher_datasets(root, teacher, preset=data_preset, seed=seed, rules=rules, progress=progress)
@@ -130,7 +132,8 @@ def compare(privileged: Path, distilled: Path, *, tracks: list[str], rider: str 
     The summary holds, per coach other than ``none``: ``gain_pct``, ``ci95_low_pct``,
     ``ci95_high_pct``, ``pairs``, ``violations_ratio`` (None when no coach had violations
     there) and ``cue_duty`` over the finished rides; ``distilled_vs_privileged`` is the
-    distilled policy's paired gain over the privileged one."""
+    distilled policy's paired gain over the privileged one. A teacher that trained on one of
+    ``tracks`` (``distill.json`` beside ``distilled``) is an error."""
     from rich.progress import Progress
 
     from motocoach.training.evaluate import evaluate_coach, paired_gain, paired_violations_ratio
@@ -140,6 +143,12 @@ def compare(privileged: Path, distilled: Path, *, tracks: list[str], rider: str 
             raise ConfigError(f"no {name} policy at {path}; train it first (see `motocoach teacher distill --help`)")
     if seeds < 2:
         raise ConfigError("give at least 2 seeds: the interval needs two paired rides")
+    meta = Path(distilled).with_name("distill.json")
+    if meta.is_file():   # written by distill(): the teacher's tracks
+        clash = sorted(set(json.loads(meta.read_text()).get("teacher_tracks", [])) & {Path(t).stem for t in tracks})
+        if clash:
+            raise ConfigError(f"the distilled policy's teacher trained on {', '.join(clash)}; compare on "
+                              "circuits it never saw")
     kinds = {"none": ("none", None), "telemetry-rule": ("telemetry-rule", None),
              "privileged": ("bc+ppo", Path(privileged)), "distilled": ("bc+ppo", Path(distilled))}
     results = []
