@@ -40,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from motocoach.errors import SchemaError
 from motocoach.schema import load_schema
@@ -138,5 +139,13 @@ class TeacherCoach:
             self._hist = np.concatenate([self._hist[:, 1:], x[:, None]], axis=1)
             self._hist[restart] = x[restart, None]
         self._t = t
-        pred = self.teacher.predict_windows(self._hist, context(self.track, sim.s, sim.vehicle))
+        ctx = context(self.track, sim.s, sim.vehicle)
+        # One thread: a batch of a few dozen windows gains nothing from more, and on busy
+        # shared cores extra threads spin against other processes (as in training/train.py).
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            pred = self.teacher.predict_windows(self._hist, ctx)
+        finally:
+            torch.set_num_threads(threads)
         return gap_cues(pred.controls, obs, self.rules, self.encode)

@@ -130,7 +130,7 @@ def test_the_gap_rule_picks_each_cue():
 def test_label_ride_equals_the_live_coach(teacher):
     track = get_track("kestrel")
     sim = RideSim(track, get_rider("amateur"), n=2, seed=11)
-    obs, s, acts = _ride(TeacherCoach(teacher, track), sim, 70)
+    obs, s, acts = _ride(TeacherCoach(teacher, track), sim, HISTORY_STEPS + 10)
     for i in range(2):
         np.testing.assert_array_equal(label_ride(teacher, obs[i], s[i], track, sim.vehicle), acts[i])
 
@@ -160,6 +160,7 @@ def both_datasets(tmp_path_factory, teacher):
     return priv, mine
 
 
+@pytest.mark.slow
 def test_teacher_dataset_has_the_privileged_layout(both_datasets):
     priv, mine = both_datasets
     a = list(D.load_dataset(priv, "motocoach/amateur-coached-v0").iterate_episodes())
@@ -221,3 +222,12 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(labels)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.slow
+def test_choose_rules_tries_the_grid_and_keeps_one_of_it(teacher, oval_track):
+    grid = {"push_speed_ratio": (1.02, 9.0)}
+    rules, rows = dist.choose_rules(teacher, tracks=(oval_track,), seeds=2, seed=5, grid=grid, progress=False)
+    assert [r["push_speed_ratio"] for r in rows] == [1.02, 9.0]
+    assert all(r["pairs"] == 2 for r in rows)
+    assert rules.push_speed_ratio in grid["push_speed_ratio"]
