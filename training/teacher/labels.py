@@ -21,8 +21,9 @@ first match wins (thresholds in :class:`TeacherRules`):
    (:func:`~motocoach.training.coach.held_back`) -> both motors, low frequency (carry speed);
 4. otherwise silence.
 
-:func:`label_ride` applies the same rule offline to a logged ride (an imported log or a
-simulated ride): on the same telemetry it gives the same actions as the live coach.
+:func:`label_ride` applies the same rule offline to a logged ride (a simulated ride, or an
+imported log through :func:`label_log`): on the same telemetry it gives the same actions as
+the live coach.
 
 >>> import numpy as np
 >>> from motocoach.training.teacher.model import TEACHER_PRESETS, TeacherNet
@@ -105,6 +106,14 @@ def label_ride(teacher: Teacher, features: np.ndarray, s: np.ndarray, track: Tra
         return np.zeros((0, 3), dtype=np.float32)
     pred = teacher.predict_ride(features, np.asarray(s, dtype=np.float64), track, vehicle)
     return gap_cues(pred.controls, features, rules)
+
+
+def label_log(teacher: Teacher, telemetry, vehicle: VehicleProfile,
+              rules: TeacherRules = TeacherRules()) -> np.ndarray:
+    """(T, 3) cue labels for an imported log (a
+    :class:`~motocoach.training.ridelogs.telemetry.LogTelemetry`: 20 Hz features, lap positions
+    and the track it was map-matched to) ridden on ``vehicle``."""
+    return label_ride(teacher, telemetry.features, telemetry.s, telemetry.track, vehicle, rules)
 
 
 class TeacherCoach:

@@ -91,11 +91,16 @@ def test_teacher_coach_inputs_are_telemetry_history_and_track_context(teacher, m
 def test_labels_are_in_the_cue_language(teacher):
     track = get_track("kestrel")
     _, _, acts = _ride(TeacherCoach(teacher, track), RideSim(track, get_rider("amateur"), n=4, seed=2), 60)
+    assert _in_cue_language(acts)
+
+
+def _in_cue_language(acts: np.ndarray) -> bool:
+    """Every row is silence or one of the four cues, exactly as the CueEncoder writes them."""
     enc, k = CueEncoder(CoachRules()), CoachRules().intensity
     allowed = {(0.0, 0.0, enc.f_thr), (k, k, enc.f_brake), (k, 0.0, enc.f_side), (0.0, k, enc.f_side),
                (k, k, enc.f_thr)}
     rows = {tuple(float(np.float32(x)) for x in row) for row in acts.reshape(-1, 3)}
-    assert rows <= {tuple(float(np.float32(x)) for x in a) for a in allowed}
+    return rows <= {tuple(float(np.float32(x)) for x in a) for a in allowed}
 
 
 def _gap_case(expert_speed, expert_brake, expert_throttle, v, brk, thr, usage=0.3, dev=0.0, apex=900.0):
@@ -133,6 +138,19 @@ def test_label_ride_equals_the_live_coach(teacher):
     obs, s, acts = _ride(TeacherCoach(teacher, track), sim, HISTORY_STEPS + 10)
     for i in range(2):
         np.testing.assert_array_equal(label_ride(teacher, obs[i], s[i], track, sim.vehicle), acts[i])
+
+
+@pytest.mark.slow
+def test_an_imported_log_gets_labels_in_the_cue_language(teacher):
+    from motocoach.training.ridelogs.simulate import logged, simulate_ride
+    from motocoach.training.ridelogs.telemetry import log_to_telemetry
+    from motocoach.training.teacher.labels import label_log
+    from motocoach.training.vehicles import get_vehicle
+
+    track = get_track("kestrel")
+    tel = log_to_telemetry(logged(simulate_ride(track, "amateur", laps=1.2, seed=3), 10.0, seed=1), track)
+    acts = label_log(teacher, tel, get_vehicle("roadsport"))
+    assert acts.shape == (len(tel.features), 3) and _in_cue_language(acts)
 
 
 def test_label_ride_rejects_telemetry_that_does_not_fit(teacher):
