@@ -44,18 +44,14 @@ TUNE_SEED = 777
 
 
 def teacher_tracks(teacher: Teacher) -> set[str]:
-    """Every track name the teacher's checkpoint says it trained or validated on."""
-    names: set[str] = set()
-
-    def walk(obj, key: str = "") -> None:
-        if isinstance(obj, dict):
-            for k, v in obj.items():
-                walk(v, str(k))
-        elif isinstance(obj, (list, tuple)) and "track" in key.lower():
-            names.update(Path(str(x)).stem for x in obj)
-
-    walk(teacher.extra)
-    return names
+    """Every track the teacher's checkpoint says it trained or validated on: its ``split``
+    (``train``/``val`` lists, as ``train_teacher`` writes) and any top-level ``*track*`` list."""
+    extra = teacher.extra
+    lists = [v for k, v in extra.items() if "track" in str(k).lower() and isinstance(v, (list, tuple))]
+    split = extra.get("split")
+    if isinstance(split, dict):
+        lists += [v for v in split.values() if isinstance(v, (list, tuple))]
+    return {Path(str(x)).stem for names in lists for x in names}
 
 
 def check_teacher_unseen(teacher: Teacher, tracks: list[str]) -> None:

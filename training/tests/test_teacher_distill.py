@@ -24,7 +24,7 @@ from motocoach.training.teacher.model import TEACHER_PRESETS, TeacherNet, save_t
 from motocoach.training.teacher.predict import Teacher
 from motocoach.training.tracks import get_track
 
-TRAIN_TRACKS = {"train_tracks": ["kestrel"], "val_tracks": ["heron"]}
+TRAIN_TRACKS = {"split": {"train": ["kestrel"], "val": ["heron"]}}   # as train_teacher writes it
 
 
 @pytest.fixture(scope="session")
