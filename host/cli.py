@@ -45,7 +45,7 @@ VERB_MODULES: list[str] = ["motocoach.device.cli", "motocoach.device.field", "mo
                              "motocoach.quantization.cli", "motocoach.pipeline",
                              "motocoach.boards", "motocoach.training.sim_cli",
                              "motocoach.training.ridelogs.cli", "motocoach.replay",
-                             "motocoach.training.sweep_cli"]
+                             "motocoach.training.sweep_cli", "motocoach.training.teacher.cli"]
 
 
 def _print_version(value: bool) -> None:

@@ -1,0 +1,71 @@
+"""The expert-action teacher (simulated, host): its size, its errors on the validation
+tracks, and how long the small preset takes to train.
+
+One teacher is trained once per module with the defaults of ``motocoach teacher train``
+(small preset, the default expert set: generated circuits plus Silverstone and Nuerburgring
+when the real-circuit data folder has them) into a bench folder; the one test below writes
+``bench/results/teacher.json``. Figures are written whether a goal is met or not.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("MOTOCOACH_REAL_DATA") or ROOT.parent / "shared" / "data")
+ONSET_GOAL_S = 0.1
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory) -> Path:
+    """teacher.pt of the default small-preset training, with expert.npz beside it."""
+    from motocoach.training.teacher.fit import train_teacher
+
+    return train_teacher(tmp_path_factory.mktemp("teacher"), preset="small", real_data=DATA, progress=False)
+
+
+# Minutes of riding and training; more on a loaded machine than pytest's 600 s default.
+@pytest.mark.timeout(3600)
+def test_teacher(teacher, bench_result):
+    from motocoach.training.teacher.model import TEACHER_PRESETS, TeacherNet, load_teacher, n_params
+
+    net, extra = load_teacher(teacher)
+    m = extra["metrics"]
+    st = extra["data_stats"]
+    metrics = {
+        "params": n_params(net),
+        "params_reference": n_params(TeacherNet(TEACHER_PRESETS["reference"])),
+        "val_throttle_mae": m["val_throttle_mae"],
+        "val_brake_mae": m["val_brake_mae"],
+        "val_roll_mae_deg": m["val_roll_mae_deg"],
+        "val_speed_mae_mps": m["val_speed_mae_mps"],
+        "val_sector_mae_s": m["val_sector_mae_s"],
+        "brake_onset_err_median_s": m["brake_onset_err_median_s"],
+        "brake_onset_missed_frac": m["brake_onset_missed_frac"],
+        "brake_onset_err_median_hit_s": m["brake_onset_err_median_hit_s"],
+        "brake_onsets": m["brake_onsets"],
+        "train_minutes_small_preset": extra["train_minutes"],
+        "expert_data_minutes": extra["data_minutes"],
+        "epochs_run": extra["epochs_run"],
+        "laps_ridden": st["laps_ridden"],
+        "laps_kept": st["laps_kept"],
+        "train_windows": extra["train_windows"],
+        "val_windows": extra["val_windows"],
+    }
+    bench_result("teacher", "host", metrics, notes=(
+        f"Simulated rides and training on the host (CPU, one torch thread). Small preset, "
+        f"`motocoach teacher train` defaults: pro laps on {', '.join(st['config']['vehicles'])}, "
+        f"{len(extra['split']['train'])} training circuits ({', '.join(extra['split']['train'])}), "
+        f"validation circuits {', '.join(extra['split']['val'])} (split by track); "
+        f"{st['laps_kept']} of {st['laps_ridden']} laps kept ({100 * st['keep_fraction']:.0f} % fastest "
+        f"per track and vehicle). {extra['epochs_run']} epochs, stopped by {extra['stopped']}. Errors are over "
+        f"every validation window, physical units, all 20 horizon steps; brake onset = the expert's brake "
+        f"crossing 0.1 within the next second from below, a prediction that never crosses counts 1 s "
+        f"(brake_onset_missed_frac; brake_onset_err_median_hit_s is the median without them); "
+        f"goal brake_onset_err_median_s <= {ONSET_GOAL_S} "
+        f"({'met' if m['brake_onset_err_median_s'] <= ONSET_GOAL_S else 'missed'}). "
+        f"train_minutes_small_preset = optimisation only; expert_data_minutes = riding the laps."))
+    assert extra["epochs_run"] >= 1 and m["val_windows"] > 0
