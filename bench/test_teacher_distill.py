@@ -63,7 +63,9 @@ def test_teacher_distilled_policy_vs_privileged(bench_result, tmp_path):
         "paired_rides": d.get("pairs"), "seeds": SEEDS, "circuits": len(tracks),
     }
     names = ", ".join(Path(t).stem for t in tracks)
-    bench_result("teacher_distill", "host", {k: v for k, v in metrics.items() if v is not None}, notes=(
+    command = ("MOTOCOACH_TEACHER=<teacher.pt from motocoach teacher train> pytest bench/test_teacher_distill.py"
+               if os.environ.get("MOTOCOACH_TEACHER") else "make bench")
+    bench_result("teacher_distill", "host", {k: v for k, v in metrics.items() if v is not None}, command=command, notes=(
         f"Simulated rides on the host. Both policies: training preset {PRESET}, training seed {TRAIN_SEED}, "
         f"data preset {PRESET} (same amateur rides; labels from the privileged ExpertCoach vs the teacher's "
         f"TeacherCoach). Teacher: {'$MOTOCOACH_TEACHER' if os.environ.get('MOTOCOACH_TEACHER') else 'small preset trained here'}"

@@ -24,17 +24,13 @@ from motocoach.training.teacher.model import TEACHER_PRESETS, TeacherNet, save_t
 from motocoach.training.teacher.predict import Teacher
 from motocoach.training.tracks import get_track
 
-TRAIN_TRACKS = {"split": {"train": ["kestrel"], "val": ["heron"]}}   # as train_teacher writes it
-
-
 @pytest.fixture(scope="session")
 def teacher_path(tmp_path_factory):
-    """A teacher checkpoint that lists the tracks it trained on; weights untrained (plumbing)."""
-    import torch
+    """A real but poorly trained small teacher (``fit.tiny_teacher``): its predictions are poor, the
+    code path is the real one."""
+    from motocoach.training.teacher.fit import tiny_teacher
 
-    torch.manual_seed(0)
-    return save_teacher(TeacherNet(TEACHER_PRESETS["small"]), tmp_path_factory.mktemp("teacher") / "teacher.pt",
-                        TRAIN_TRACKS)
+    return tiny_teacher(tmp_path_factory.mktemp("teacher"))
 
 
 @pytest.fixture(scope="session")
@@ -162,9 +158,11 @@ def test_label_ride_rejects_telemetry_that_does_not_fit(teacher):
 
 
 def test_teacher_must_list_and_avoid_the_evaluation_tracks(teacher, tmp_path):
+    assert dist.teacher_tracks(teacher)                     # the split train_teacher records
     dist.check_teacher_unseen(teacher, ["falcon", "merlin"])
+    on_kestrel = Teacher.load(save_teacher(teacher.net, tmp_path / "k.pt", {"split": {"train": ["kestrel"], "val": []}}))
     with pytest.raises(ConfigError, match="kestrel"):
-        dist.check_teacher_unseen(teacher, ["kestrel"])
+        dist.check_teacher_unseen(on_kestrel, ["kestrel"])
     silent = Teacher.load(save_teacher(TeacherNet(TEACHER_PRESETS["small"]), tmp_path / "t.pt", {}))
     with pytest.raises(ConfigError, match="does not list"):
         dist.check_teacher_unseen(silent, ["falcon"])
@@ -200,14 +198,17 @@ def test_distill_and_compare_end_to_end(teacher_path, tmp_path, oval_track):
     policy = dist.distill(out, teacher_path, preset="test", data_preset="test", seed=1, progress=False)
     meta = json.loads((out / "policy.json").read_text())
     assert policy.is_file() and meta["datasets"] == list(dist.DISTILL_DATASET_IDS)
-    assert json.loads((out / "distill.json").read_text())["teacher_tracks"] == ["heron", "kestrel"]
+    teacher_tracks = json.loads((out / "distill.json").read_text())["teacher_tracks"]
+    assert teacher_tracks == sorted(dist.teacher_tracks(Teacher.load(teacher_path))) and teacher_tracks
     summary, results = dist.compare(policy, policy, tracks=[oval_track], seeds=3, seed=9, progress=False)
     assert {r.coach for r in results} == set(dist.COACHES)
     assert all(r.rides == 3 for r in results)
     same = summary["distilled_vs_privileged"]           # the same policy against itself
     assert same["pairs"] == 0 or abs(same["gain_pct"]) < 1e-9
-    with pytest.raises(ConfigError, match="kestrel"):
-        dist.compare(policy, policy, tracks=["kestrel"], seeds=2, progress=False)
+    meta = json.loads((out / "distill.json").read_text())
+    (out / "distill.json").write_text(json.dumps({**meta, "teacher_tracks": ["falcon"]}))
+    with pytest.raises(ConfigError, match="falcon"):          # a teacher that rode the compared circuit
+        dist.compare(policy, policy, tracks=["falcon"], seeds=2, progress=False)
 
 
 def _cli():
