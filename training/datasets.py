@@ -69,7 +69,7 @@ def minari_root(root: Path) -> Iterator[None]:
             os.environ["MINARI_DATASETS_PATH"] = old
 
 
-def _ride_episodes(track: str, rider: str, rides: int, max_steps: int, seed: int,
+def ride_episodes(track: str, rider: str, rides: int, max_steps: int, seed: int,
                    coached: bool, track_index: int, coach_factory: CoachFactory | None = None) -> list:
     """Ride ``rides`` laps in parallel; one Minari EpisodeBuffer per ride. ``coach_factory(track)``
     makes the coach of coached rides (default the privileged :class:`ExpertCoach`)."""
@@ -166,7 +166,7 @@ def generate(root: Path, *, preset: str = "demo", seed: int = 0, progress: bool 
             episodes = []
             for t_i, track in enumerate(p.tracks):
                 bar.update(task, description=f"{ds_id}: {track}")
-                episodes += _ride_episodes(track, rider, p.rides_per_track, p.max_steps,
+                episodes += ride_episodes(track, rider, p.rides_per_track, p.max_steps,
                                            seed=ride_seed(seed, j, t_i), coached=coached,
                                            track_index=t_i)
                 bar.advance(task)

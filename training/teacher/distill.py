@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from motocoach.errors import ConfigError, DatasetError
-from motocoach.training.datasets import (PRESETS as DATA_PRESETS, TRAIN_TRACKS, _ride_episodes, minari_root,
+from motocoach.training.datasets import (PRESETS as DATA_PRESETS, TRAIN_TRACKS, ride_episodes, minari_root,
                                          ride_seed, write_dataset)
 from motocoach.training.teacher.labels import TeacherCoach, TeacherRules
 from motocoach.training.teacher.predict import Teacher
@@ -37,7 +37,7 @@ EVAL_REAL_TRACKS = ("BrandsHatch", "Catalunya")
 #: coach names in the comparison, in table order
 COACHES = ("none", "telemetry-rule", "privileged", "distilled")
 #: label thresholds tried by :func:`choose_rules`, on the training tracks with this base seed
-#: (the comparison uses other circuits and seed 1234; the datasets' seeds are below 1000)
+#: (the comparison rides other circuits from base seed 1234; data preset seed 0 rides seeds 0..102)
 RULE_GRID = {"slow_usage": (0.85, 0.92), "push_speed_ratio": (1.02, 1.05),
              "push_throttle_margin": (0.15, 0.30)}
 TUNE_SEED = 777
@@ -83,7 +83,7 @@ def generate_teacher_datasets(root: Path, teacher: Teacher, *, preset: str = "de
             episodes = []
             for t_i, track in enumerate(p.tracks):
                 bar.update(task, description=f"{ds_id}: {track}")
-                episodes += _ride_episodes(track, rider, p.rides_per_track, p.max_steps,
+                episodes += ride_episodes(track, rider, p.rides_per_track, p.max_steps,
                                            seed=ride_seed(seed, job, t_i), coached=factory is not None,
                                            track_index=t_i, coach_factory=factory)
                 bar.advance(task)
