@@ -19,7 +19,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -35,6 +35,8 @@ HELDOUT_TRACKS = ("falcon", "merlin")
 TRAIN_RIDERS = ("pro", "amateur")
 HELDOUT_RIDERS = ("novice", "weekend")
 DATASET_IDS = ("motocoach/pro-v0", "motocoach/amateur-coached-v0")
+#: track -> coach of a dataset's coached rides (``coach(sim) -> actions (n, 3)``)
+CoachFactory = Callable[..., Callable[[RideSim], np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,14 @@ def minari_root(root: Path) -> Iterator[None]:
             os.environ["MINARI_DATASETS_PATH"] = old
 
 
-def _ride_episodes(track: str, rider: str, rides: int, max_steps: int, seed: int,
-                   coached: bool, track_index: int) -> list:
-    """Ride ``rides`` laps in parallel; one Minari EpisodeBuffer per ride."""
+def ride_episodes(track: str, rider: str, rides: int, max_steps: int, seed: int,
+                   coached: bool, track_index: int, coach_factory: CoachFactory | None = None) -> list:
+    """Ride ``rides`` laps in parallel; one Minari EpisodeBuffer per ride. ``coach_factory(track)``
+    makes the coach of coached rides (default the privileged :class:`ExpertCoach`)."""
     from minari.data_collector import EpisodeBuffer
 
     sim = RideSim(get_track(track), get_rider(rider), n=rides, seed=seed)
-    coach = ExpertCoach(sim.track) if coached else None
+    coach = (coach_factory or ExpertCoach)(sim.track) if coached else None
     obs = [sim.observe()]
     acts, rews, terms, truncs = [], [], [], []
     infos: dict[str, list] = {}
@@ -117,16 +120,39 @@ def _ride_episodes(track: str, rider: str, rides: int, max_steps: int, seed: int
     return episodes
 
 
-def generate(root: Path, *, preset: str = "demo", seed: int = 0, progress: bool = True) -> list[str]:
-    """Write the Minari datasets of ``preset`` under ``root``; return their ids.
+def ride_seed(seed: int, job: int, track_index: int) -> int:
+    """The simulator seed of dataset ``job`` (0 = pro, 1 = coached amateur) on one track."""
+    return seed * 1000 + job * 100 + track_index
 
-    Existing datasets with the same ids under ``root`` are replaced.
-    """
+
+def write_dataset(ds_id: str, episodes: list, *, rider: str, algorithm: str, preset: str, seed: int,
+                  tracks: tuple[str, ...]) -> None:
+    """Replace ``ds_id`` under the current Minari root with ``episodes``."""
     import minari
     from minari.storage import get_dataset_path
 
     from motocoach.training.envs import action_space, observation_space
 
+    path = get_dataset_path(ds_id)
+    if path.exists():
+        import shutil
+        shutil.rmtree(path)
+    with warnings.catch_warnings():   # no author e-mail / eval env: by design
+        warnings.simplefilter("ignore", UserWarning)
+        minari.create_dataset_from_buffers(
+            dataset_id=ds_id, buffer=episodes, env="MotoCoach-v0",
+            observation_space=observation_space(), action_space=action_space(),
+            algorithm_name=algorithm,
+            author="moto-edge-coach", code_permalink="training/datasets.py",
+            description=(f"{rider} rides, preset {preset}, seed {seed}, tracks "
+                         f"{list(tracks)} (infos.track_index), schema {load_schema().hash}"))
+
+
+def generate(root: Path, *, preset: str = "demo", seed: int = 0, progress: bool = True) -> list[str]:
+    """Write the Minari datasets of ``preset`` under ``root``; return their ids.
+
+    Existing datasets with the same ids under ``root`` are replaced.
+    """
     if preset not in PRESETS:
         raise DatasetError(f"unknown data preset {preset!r}; use one of {', '.join(PRESETS)}")
     p = PRESETS[preset]
@@ -140,23 +166,12 @@ def generate(root: Path, *, preset: str = "demo", seed: int = 0, progress: bool 
             episodes = []
             for t_i, track in enumerate(p.tracks):
                 bar.update(task, description=f"{ds_id}: {track}")
-                episodes += _ride_episodes(track, rider, p.rides_per_track, p.max_steps,
-                                           seed=seed * 1000 + j * 100 + t_i, coached=coached,
+                episodes += ride_episodes(track, rider, p.rides_per_track, p.max_steps,
+                                           seed=ride_seed(seed, j, t_i), coached=coached,
                                            track_index=t_i)
                 bar.advance(task)
-            path = get_dataset_path(ds_id)
-            if path.exists():
-                import shutil
-                shutil.rmtree(path)
-            with warnings.catch_warnings():   # no author e-mail / eval env: by design
-                warnings.simplefilter("ignore", UserWarning)
-                minari.create_dataset_from_buffers(
-                    dataset_id=ds_id, buffer=episodes, env="MotoCoach-v0",
-                    observation_space=observation_space(), action_space=action_space(),
-                    algorithm_name="expert-coach" if coached else "no-coach",
-                    author="moto-edge-coach", code_permalink="training/datasets.py",
-                    description=(f"{rider} rides, preset {preset}, seed {seed}, tracks "
-                                 f"{list(p.tracks)} (infos.track_index), schema {load_schema().hash}"))
+            write_dataset(ds_id, episodes, rider=rider, algorithm="expert-coach" if coached else "no-coach",
+                          preset=preset, seed=seed, tracks=p.tracks)
     return [j[0] for j in jobs]
 
 

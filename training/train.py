@@ -153,14 +153,15 @@ def real_track_paths(p: TrainPreset, real_data: Path | None, required: bool = Tr
 
 def train(run_dir: Path, *, preset: "str | TrainPreset" = "demo", dataset_root: Path, seed: int = 0,
           progress: bool = True, real_data: Path | None = None, real_required: bool = True,
-          on_rollout=None) -> Path:
+          on_rollout=None, dataset_ids: "tuple[str, ...] | list[str]" = DATASET_IDS) -> Path:
     """BC on the expert labels, then PPO from the BC actor; returns the ``policy.pt`` path.
 
     ``preset`` is a preset name or a :class:`TrainPreset` (``policy.json`` then names it
     "custom"). ``real_required=False`` trains without the preset's real circuits when they are
     not found (``policy.json`` then lists only the tracks PPO rode). ``on_rollout(steps, actor)``,
     if given, is called after every PPO rollout once the actor trains (``actor``: the current
-    deterministic :class:`CoachActor`); it may raise to stop training."""
+    deterministic :class:`CoachActor`); it may raise to stop training. ``dataset_ids`` are the
+    Minari datasets BC learns from (the teacher's distillation swaps the coached one)."""
     import torch
     from rich.progress import Progress
     from stable_baselines3 import PPO
@@ -181,7 +182,7 @@ def train(run_dir: Path, *, preset: "str | TrainPreset" = "demo", dataset_root: 
     # threads spin against other processes and slow SGD down by an order of magnitude.
     torch.set_num_threads(1)
     t0 = time.time()
-    obs, acts = load_transitions(Path(dataset_root), list(DATASET_IDS))
+    obs, acts = load_transitions(Path(dataset_root), list(dataset_ids))
     tb = SummaryWriter(str(run_dir / "tb" / "bc"))
 
     with Progress(disable=not progress, transient=True) as bar:
@@ -236,7 +237,7 @@ def train(run_dir: Path, *, preset: "str | TrainPreset" = "demo", dataset_root: 
     x = torch.as_tensor(load_schema().normalize(obs))
     meta = {
         "preset": preset_name, "preset_config": asdict(p), "seed": seed,
-        "schema_hash": load_schema().hash, "datasets": list(DATASET_IDS),
+        "schema_hash": load_schema().hash, "datasets": list(dataset_ids),
         "dataset_root": str(dataset_root), "bc": {"loss_first": bc_losses[0], "loss_last": bc_losses[-1],
                                                   "losses": bc_losses, "samples": int(len(obs)),
                                                   "seconds": round(t_bc, 2)},
