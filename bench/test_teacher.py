@@ -76,7 +76,9 @@ def test_teacher(teacher, bench_result):
         "corner_rank_baseline_chance": rank["baseline_chance"],
         "corner_rank_laps": rank["laps"],
     }
-    bench_result("teacher", "host", metrics, notes=(
+    command = ("MOTOCOACH_TEACHER=<teacher.pt of motocoach teacher train's defaults> pytest bench/test_teacher.py"
+               if os.environ.get("MOTOCOACH_TEACHER") else "make bench")
+    bench_result("teacher", "host", metrics, command=command, notes=(
         f"Simulated rides and training on the host (CPU, one torch thread). Small preset, "
         f"`motocoach teacher train` defaults: pro laps on {', '.join(st['config']['vehicles'])}, "
         f"{len(extra['split']['train'])} training circuits ({', '.join(extra['split']['train'])}), "

@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.table import Table
 
 from motocoach.errors import ConfigError, RideLogError
+from motocoach.training.teacher.cli import DEFAULT_TEACHER
 
 console = Console()
 
-DEFAULT_TEACHER = Path("runs") / "teacher" / "teacher.pt"
 DEFAULT_OUT = Path("runs") / "analyse"
 SIM_LAPS = 2.4          # an out-lap, one full lap and part of the next (segments crossing the line)
 

@@ -22,7 +22,7 @@ console = Console()
 DEFAULT_OUT = Path("runs") / "teacher"
 DEFAULT_TEACHER = DEFAULT_OUT / "teacher.pt"
 #: Modules adding more verbs to the ``teacher`` group (each defines ``register(teacher_app)``).
-SUBCOMMAND_MODULES: list[str] = ["motocoach.training.teacher.analyse_cli"]
+SUBCOMMAND_MODULES: list[str] = ["motocoach.training.teacher.analyse_cli", "motocoach.training.teacher.distill_cli"]
 
 METRIC_LABELS = {
     "val_throttle_mae": "throttle MAE (0..1)",

@@ -12,9 +12,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from motocoach.training.teacher.cli import DEFAULT_TEACHER
+
 console = Console()
 
-DEFAULT_TEACHER = Path("runs") / "teacher" / "teacher.pt"
 DEFAULT_OUT = Path("runs") / "distilled"
 DEFAULT_COMPARE = Path("runs") / "compare"
 

@@ -10,7 +10,9 @@ import pytest
 MODULES = ["motocoach.training.tracks", "motocoach.training.riders", "motocoach.training.envs",
            "motocoach.training.coach", "motocoach.training.rides", "motocoach.training.vehicles",
            "motocoach.training.reflap", "motocoach.training.trackgen", "motocoach.training.sweep",
-           "motocoach.training.preset_file"]
+           "motocoach.training.preset_file"] + [
+    f"motocoach.training.teacher.{m}" for m in ("features", "model", "predict", "expert_data", "fit", "analyse",
+                                                "analyse_cli", "labels")]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -230,14 +230,6 @@ def test_corner_rank_agreement_scores_a_teacher_and_the_baselines(oval_track, tr
     assert res["corner_rank_agreement"] == res["baseline_chance"] == 2.0
 
 
-@pytest.mark.parametrize("name", ["analyse", "analyse_cli"])
-def test_docstring_examples_run(name):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(f"motocoach.training.teacher.{name}"))
-    assert result.attempted > 0 and result.failed == 0
-
 
 def test_a_lap_the_simulated_ride_does_not_have_is_refused(cli, capsys, oval_track, teacher_path):
     assert cli(["teacher", "analyse", f"sim:{oval_track}:amateur", "--lap", "5", "--teacher", str(teacher_path)]) == 2

@@ -234,14 +234,6 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, teacher_path):
     assert r.exit_code == 2 and "no privileged policy" in r.output
 
 
-def test_docstring_examples_run():
-    import doctest
-
-    from motocoach.training.teacher import labels
-
-    result = doctest.testmod(labels)
-    assert result.attempted > 0 and result.failed == 0
-
 
 @pytest.mark.slow
 def test_choose_rules_tries_the_grid_and_keeps_one_of_it(teacher, oval_track):

@@ -228,12 +228,3 @@ def test_evaluate_rides_the_validation_circuits_again_when_the_expert_set_is_gon
     again = evaluate_teacher(alone, progress=False)
     cached = evaluate_teacher(trained, progress=False)
     assert again == pytest.approx(cached, rel=1e-5, nan_ok=True)      # same seeds: the same rides
-
-
-@pytest.mark.parametrize("name", ["motocoach.training.teacher.expert_data", "motocoach.training.teacher.fit"])
-def test_docstring_examples_run(name):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(name))
-    assert result.attempted > 0 and result.failed == 0
