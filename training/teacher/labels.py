@@ -62,7 +62,7 @@ class TeacherRules:
     slow_brake_margin: float = 0.10   # ... while braking harder than the rider by this -> slow cue
     slow_usage: float = 0.92          # friction usage above this -> slow cue
     push_speed_ratio: float = 1.02    # expert's mean speed ahead above 1.02 x the rider's ...
-    push_throttle_margin: float = 0.30  # ... on this much more throttle than the rider -> carry-speed cue
+    push_throttle_margin: float = 0.15  # ... on this much more throttle than the rider -> carry-speed cue
     #: line window, line error, push usage/line limits, held_back and the cue shapes
     cues: CoachRules = field(default_factory=CoachRules)
 
