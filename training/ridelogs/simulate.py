@@ -115,7 +115,9 @@ def logged(ride: SimRide, rate_hz: float, *, seed: int = 0, faults: LoggerFaults
     t = np.clip(t, ride.t[0], ride.t[-1])
     t[1:] = np.maximum(t[1:], t[:-1] + 1e-3)
     keep = np.ones(len(t), bool)
-    for _ in range(f.dropouts):
+    # faults land away from the ends of the ride; a ride too short for that gets none
+    long_enough = t[-1] - t[0]
+    for _ in range(f.dropouts if long_enough > 10 + f.dropout_s else 0):
         a = rng.uniform(t[0] + 5, t[-1] - 5)
         keep &= ~((t >= a) & (t < a + f.dropout_s))
     t = t[keep]
@@ -131,7 +133,7 @@ def logged(ride: SimRide, rate_hz: float, *, seed: int = 0, faults: LoggerFaults
     for i in range(1, n):
         wander[i] = a[i] * wander[i - 1] + np.sqrt(1 - a[i] ** 2) * rng.normal(0, f.gps_wander_m, 2)
     xy = np.column_stack([at(ride.xy[:, 0]), at(ride.xy[:, 1])]) + wander + rng.normal(0, f.gps_white_m, (n, 2))
-    if f.jump_m > 0:
+    if f.jump_m > 0 and long_enough > 20 + f.jump_s:
         j0 = rng.uniform(t[0] + 10, t[-1] - 10)
         jump = (t >= j0) & (t < j0 + f.jump_s)
         ang = rng.uniform(0, 2 * np.pi)

@@ -188,3 +188,12 @@ def test_lean_from_a_roll_rate_channel_is_estimated_and_close(ride, logs):
     tel = log_to_telemetry(type(lg)(**{**lg.__dict__, "channels": {**ch, "roll_rate": rate}}), "kestrel")
     assert "integrated roll rate" in tel.estimated["roll_angle"]
     assert errors_vs_truth(tel, ride)["roll_angle"] < TOL["roll_angle"]
+
+
+def test_a_ride_too_short_for_faults_is_logged_without_them():
+    short = simulate_ride("kestrel", "amateur", laps=0.1, seed=3)      # a few seconds of riding
+    assert short.t[-1] - short.t[0] < 10
+    log = logged(short, 10.0, seed=1)
+    t = log.t
+    assert np.all(np.diff(t) < 0.2)          # no dropout window
+    assert len(t) >= 0.9 * (short.t[-1] - short.t[0]) * 10.0
