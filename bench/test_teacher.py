@@ -5,10 +5,12 @@ One teacher is trained once per module with the defaults of ``motocoach teacher 
 (small preset, the default expert set: generated circuits plus Silverstone and Nuerburgring
 when the real-circuit data folder has them) into a bench folder, or ``$MOTOCOACH_TEACHER``
 names one trained that way (its own training figures travel in its checkpoint). The one test
-below writes ``bench/results/teacher.json``: the teacher's errors on its validation circuits
-and whether the corners it names match the simulator's truth on circuits it never saw
-(:func:`~motocoach.training.teacher.analyse.corner_rank_agreement`). Figures are written
-whether a goal is met or not.
+below writes ``bench/results/teacher.json``: the teacher's errors on its validation circuits,
+whether the corners it names match the simulator's truth on circuits it never saw
+(:func:`~motocoach.training.teacher.analyse.corner_rank_agreement`), and the teacher distilled
+into the unit's policy against the privileged-coach-labelled policy, both trained with the same
+training preset and seed and compared on the same paired seeds of circuits neither the policies
+nor the teacher trained on. Figures are written whether a goal is met or not.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ RANK_GOAL = 2.0
 RANK_TRACKS = ("falcon", "merlin", "BrandsHatch", "Catalunya")
 RANK_RIDERS = ("amateur", "trackday", "weekend")
 RANK_SEEDS = (0, 1)
+PRESET = "demo"          # the training preset that fits this host's bench budget (both policies)
+SEEDS = 32
+EVAL_SEED = 1234
+TRAIN_SEED = 0
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +44,56 @@ def teacher(tmp_path_factory) -> Path:
     return train_teacher(tmp_path_factory.mktemp("teacher"), preset="small", real_data=DATA, progress=False)
 
 
+def distillation(teacher_path: Path, tmp_path: Path) -> tuple[dict, str]:
+    """The four-way comparison's figures and notes for ``teacher_path`` (training/teacher/distill.py)."""
+    from motocoach.training import datasets
+    from motocoach.training.teacher import distill as dist
+    from motocoach.training.teacher.predict import Teacher
+    from motocoach.training.train import train
+
+    tracks = dist.eval_tracks()
+    teacher = Teacher.load(teacher_path)
+    dist.check_teacher_unseen(teacher, tracks)
+
+    root = tmp_path / "data"
+    datasets.generate(root, preset=PRESET, seed=TRAIN_SEED, progress=False)
+    privileged = train(tmp_path / "privileged", preset=PRESET, dataset_root=root, seed=TRAIN_SEED, progress=False)
+    distilled = dist.distill(tmp_path / "distilled", teacher_path, preset=PRESET, data_preset=PRESET,
+                             seed=TRAIN_SEED, progress=False)
+    summary, results = dist.compare(privileged, distilled, tracks=tracks, seeds=SEEDS, seed=EVAL_SEED,
+                                    progress=False)
+
+    d, p, rule = summary["distilled"], summary["privileged"], summary["telemetry-rule"]
+    vs = summary["distilled_vs_privileged"]
+    metrics = {
+        "distilled_gain_pct": d.get("gain_pct"), "distilled_gain_ci95_low_pct": d.get("ci95_low_pct"),
+        "distilled_violations_ratio": d["violations_ratio"], "distilled_cue_duty": d["cue_duty"],
+        "privileged_gain_pct": p.get("gain_pct"), "privileged_gain_ci95_low_pct": p.get("ci95_low_pct"),
+        "privileged_violations_ratio": p["violations_ratio"], "privileged_cue_duty": p["cue_duty"],
+        "telemetry_rule_gain_pct": rule.get("gain_pct"), "telemetry_rule_gain_ci95_low_pct": rule.get("ci95_low_pct"),
+        "telemetry_rule_violations_ratio": rule["violations_ratio"], "telemetry_rule_cue_duty": rule["cue_duty"],
+        "distilled_vs_privileged_gain_pct": vs.get("gain_pct"),
+        "distilled_vs_privileged_ci95_low_pct": vs.get("ci95_low_pct"),
+        "distilled_vs_privileged_ci95_high_pct": vs.get("ci95_high_pct"),
+        "distilled_at_least_as_good": dist.at_least_as_good(summary),
+        "paired_rides": d.get("pairs"), "seeds": SEEDS, "circuits": len(tracks),
+    }
+    assert all(r.rides == SEEDS for r in results)
+    assert d.get("pairs") and p.get("pairs")
+    names = ", ".join(Path(t).stem for t in tracks)
+    notes = (f"Distillation: both policies training preset {PRESET}, training seed {TRAIN_SEED}, data preset "
+             f"{PRESET} (same amateur rides; labels from the privileged ExpertCoach vs the teacher's TeacherCoach), "
+             f"compared on {names} (held out from the teacher and both policies), amateur rider, {SEEDS} paired "
+             f"seeds per coach and circuit from base seed {EVAL_SEED}; gains over no coach on the rides both "
+             "finished (training/evaluate.py paired_gain), violations = seconds above 95 % friction usage or over "
+             "the lean limit. distilled_at_least_as_good: 1 when the 95 % interval of the distilled policy's "
+             "paired gain over the privileged one reaches 0 or above and its violations ratio is at most 1.")
+    return {k: v for k, v in metrics.items() if v is not None}, notes
+
+
 # Minutes of riding and training; more on a loaded machine than pytest's 600 s default.
 @pytest.mark.timeout(3600)
-def test_teacher(teacher, bench_result):
+def test_teacher(teacher, bench_result, tmp_path):
     from motocoach.training.teacher.analyse import corner_rank_agreement
     from motocoach.training.teacher.model import TEACHER_PRESETS, TeacherNet, load_teacher, n_params
     from motocoach.training.teacher.predict import Teacher
@@ -49,6 +102,7 @@ def test_teacher(teacher, bench_result):
     tracks = [t if t in ("falcon", "merlin") else str(DATA / "tracks" / f"{t}.csv") for t in RANK_TRACKS]
     tracks = [t for t in tracks if not t.endswith(".csv") or Path(t).is_file()]
     rank = corner_rank_agreement(Teacher(net, extra), tracks, riders=RANK_RIDERS, seeds=RANK_SEEDS)
+    distilled, distill_notes = distillation(teacher, tmp_path)
     m = extra["metrics"]
     st = extra["data_stats"]
     metrics = {
@@ -75,6 +129,7 @@ def test_teacher(teacher, bench_result):
         "corner_rank_baseline_tightest_corner": rank["baseline_tightest_corner"],
         "corner_rank_baseline_chance": rank["baseline_chance"],
         "corner_rank_laps": rank["laps"],
+        **distilled,
     }
     command = ("MOTOCOACH_TEACHER=<teacher.pt of motocoach teacher train's defaults> pytest bench/test_teacher.py"
                if os.environ.get("MOTOCOACH_TEACHER") else "make bench")
@@ -96,5 +151,5 @@ def test_teacher(teacher, bench_result):
         f"most; {rank['laps']} laps ({', '.join(Path(t).stem for t in tracks)}; {', '.join(RANK_RIDERS)}; "
         f"seeds {list(RANK_SEEDS)}); goal >= {RANK_GOAL} "
         f"({'met' if rank['corner_rank_agreement'] >= RANK_GOAL else 'missed'}); the baselines rank by the "
-        f"rider's slowest segments, the tightest corners, and chance."))
+        f"rider's slowest segments, the tightest corners, and chance. " + distill_notes))
     assert extra["epochs_run"] >= 1 and m["val_windows"] > 0
