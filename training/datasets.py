@@ -70,7 +70,7 @@ def minari_root(root: Path) -> Iterator[None]:
 
 
 def ride_episodes(track: str, rider: str, rides: int, max_steps: int, seed: int,
-                   coached: bool, track_index: int, coach_factory: CoachFactory | None = None) -> list:
+                  coached: bool, track_index: int, coach_factory: CoachFactory | None = None) -> list:
     """Ride ``rides`` laps in parallel; one Minari EpisodeBuffer per ride. ``coach_factory(track)``
     makes the coach of coached rides (default the privileged :class:`ExpertCoach`)."""
     from minari.data_collector import EpisodeBuffer
