@@ -59,7 +59,7 @@ def analyse_source(lap_spec: str, *, teacher_path: Path = DEFAULT_TEACHER, track
     say = stage or (lambda s: None)
     say("loading the teacher")
     teacher = Teacher.load(teacher_path)
-    meta = {"teacher": str(teacher_path), "teacher_tracks": teacher.extra.get("train_tracks")}
+    meta = {"teacher": str(teacher_path), "teacher_tracks": sorted(teacher.tracks)}
     if lap_spec.startswith("sim:"):
         from motocoach.training.riders import get_rider
         from motocoach.training.ridelogs.simulate import simulate_ride

@@ -43,20 +43,9 @@ RULE_GRID = {"slow_usage": (0.85, 0.92), "push_speed_ratio": (1.02, 1.05),
 TUNE_SEED = 777
 
 
-def teacher_tracks(teacher: Teacher) -> set[str]:
-    """Every track the teacher's checkpoint says it trained or validated on: its ``split``
-    (``train``/``val`` lists, as ``train_teacher`` writes) and any top-level ``*track*`` list."""
-    extra = teacher.extra
-    lists = [v for k, v in extra.items() if "track" in str(k).lower() and isinstance(v, (list, tuple))]
-    split = extra.get("split")
-    if isinstance(split, dict):
-        lists += [v for v in split.values() if isinstance(v, (list, tuple))]
-    return {Path(str(x)).stem for names in lists for x in names}
-
-
 def check_teacher_unseen(teacher: Teacher, tracks: list[str]) -> None:
     """A clear error when the teacher saw one of the evaluation ``tracks`` (or does not say)."""
-    seen = teacher_tracks(teacher)
+    seen = teacher.tracks
     if not seen:
         raise ConfigError("the teacher checkpoint does not list the tracks it trained on, so it cannot be "
                           "shown to be clear of the evaluation circuits; train it with `motocoach teacher train`")
@@ -112,7 +101,7 @@ def distill(out_dir: Path, teacher_path: Path, *, preset: str = "demo", data_pre
     policy = train(out_dir, preset=preset, dataset_root=root, seed=seed, progress=progress,
                    real_data=real_data, dataset_ids=ids)
     (out_dir / "distill.json").write_text(json.dumps({
-        "teacher": str(teacher_path), "teacher_tracks": sorted(teacher_tracks(teacher)),
+        "teacher": str(teacher_path), "teacher_tracks": sorted(teacher.tracks),
         "rules": asdict(rules), "datasets": ids, "dataset_root": str(root), "data_preset": data_preset,
         "preset": preset, "seed": seed}, indent=2) + "\n")
     return policy

@@ -43,6 +43,16 @@ class Teacher:
     def __init__(self, net, extra: dict | None = None) -> None:
         self.net, self.extra = net.eval(), extra or {}
 
+    @property
+    def tracks(self) -> set[str]:
+        """Every track the checkpoint says the teacher trained or validated on: its ``split``
+        (``train``/``val`` lists, as ``train_teacher`` writes) and any top-level ``*track*`` list."""
+        lists = [v for k, v in self.extra.items() if "track" in str(k).lower() and isinstance(v, (list, tuple))]
+        split = self.extra.get("split")
+        if isinstance(split, dict):
+            lists += [v for v in split.values() if isinstance(v, (list, tuple))]
+        return {Path(str(x)).stem for names in lists for x in names}
+
     @classmethod
     def load(cls, path: str | Path) -> "Teacher":
         net, extra = load_teacher(Path(path))

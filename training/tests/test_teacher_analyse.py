@@ -15,7 +15,7 @@ from motocoach.training.teacher.analyse import (TOP_N, analyse_lap, analyse_sim_
 from motocoach.training.teacher.analyse_cli import register
 from motocoach.training.teacher.analyse_report import write_analysis
 from motocoach.training.teacher.features import TARGET_SCALE, future_targets, sector_time
-from motocoach.training.teacher.predict import Prediction
+from motocoach.training.teacher.predict import Prediction, Teacher
 from motocoach.training.tracks import get_track
 from motocoach.training.vehicles import get_vehicle
 
@@ -209,6 +209,7 @@ def test_an_exported_log_is_analysed_end_to_end(cli, capsys, exported, oval_trac
     out = capsys.readouterr().out
     doc = json.loads((tmp_path / "analysis.json").read_text())
     assert doc["source"] == f"log {full.name}" and doc["lap_kind"] == "valid"
+    assert doc["teacher_tracks"] == sorted(Teacher.load(trained_teacher).tracks) and doc["teacher_tracks"]
     assert sorted(c["corner"] for c in doc["top"]) == [0, 1]                       # the oval has two corners
     assert all(f"apex {c['apex_s']:.0f} m" in out for c in doc["top"])
     assert (tmp_path / "analysis.html").stat().st_size > 10_000

@@ -158,7 +158,7 @@ def test_label_ride_rejects_telemetry_that_does_not_fit(teacher):
 
 
 def test_teacher_must_list_and_avoid_the_evaluation_tracks(teacher, tmp_path):
-    assert dist.teacher_tracks(teacher)                     # the split train_teacher records
+    assert teacher.tracks                     # the split train_teacher records
     dist.check_teacher_unseen(teacher, ["falcon", "merlin"])
     on_kestrel = Teacher.load(save_teacher(teacher.net, tmp_path / "k.pt", {"split": {"train": ["kestrel"], "val": []}}))
     with pytest.raises(ConfigError, match="kestrel"):
@@ -199,7 +199,7 @@ def test_distill_and_compare_end_to_end(teacher_path, tmp_path, oval_track):
     meta = json.loads((out / "policy.json").read_text())
     assert policy.is_file() and meta["datasets"] == list(dist.DISTILL_DATASET_IDS)
     teacher_tracks = json.loads((out / "distill.json").read_text())["teacher_tracks"]
-    assert teacher_tracks == sorted(dist.teacher_tracks(Teacher.load(teacher_path))) and teacher_tracks
+    assert teacher_tracks == sorted(Teacher.load(teacher_path).tracks) and teacher_tracks
     summary, results = dist.compare(policy, policy, tracks=[oval_track], seeds=3, seed=9, progress=False)
     assert {r.coach for r in results} == set(dist.COACHES)
     assert all(r.rides == 3 for r in results)
