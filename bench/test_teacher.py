@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("MOTOCOACH_REAL_DATA") or ROOT.parent / "shared" / "data")
 ONSET_GOAL_S = 0.1
 RANK_GOAL = 2.0
-# Circuits no teacher trains on (expert_data.RESERVED_TRACKS), riders who are not the expert.
-RANK_TRACKS = ("falcon", "merlin", "BrandsHatch", "Catalunya")
+# Riders who are not the expert; the circuits are the comparison's (distill.eval_tracks), which no
+# teacher trains on (expert_data.RESERVED_TRACKS).
 RANK_RIDERS = ("amateur", "trackday", "weekend")
 RANK_SEEDS = (0, 1)
 PRESET = "demo"          # the training preset that fits this host's bench budget (both policies)
@@ -51,7 +51,7 @@ def distillation(teacher_path: Path, tmp_path: Path) -> tuple[dict, str]:
     from motocoach.training.teacher.predict import Teacher
     from motocoach.training.train import train
 
-    tracks = dist.eval_tracks()
+    tracks = dist.eval_tracks(DATA)
     teacher = Teacher.load(teacher_path)
     dist.check_teacher_unseen(teacher, tracks)
 
@@ -95,12 +95,12 @@ def distillation(teacher_path: Path, tmp_path: Path) -> tuple[dict, str]:
 @pytest.mark.timeout(3600)
 def test_teacher(teacher, bench_result, tmp_path):
     from motocoach.training.teacher.analyse import corner_rank_agreement
+    from motocoach.training.teacher.distill import eval_tracks
     from motocoach.training.teacher.model import TEACHER_PRESETS, TeacherNet, load_teacher, n_params
     from motocoach.training.teacher.predict import Teacher
 
     net, extra = load_teacher(teacher)
-    tracks = [t if t in ("falcon", "merlin") else str(DATA / "tracks" / f"{t}.csv") for t in RANK_TRACKS]
-    tracks = [t for t in tracks if not t.endswith(".csv") or Path(t).is_file()]
+    tracks = eval_tracks(DATA)
     rank = corner_rank_agreement(Teacher(net, extra), tracks, riders=RANK_RIDERS, seeds=RANK_SEEDS)
     distilled, distill_notes = distillation(teacher, tmp_path)
     m = extra["metrics"]
