@@ -72,7 +72,9 @@ class CueLanguage:
 
     >>> c = load_schema().cues
     >>> c.decisions(np.array([[0.9, 0.1, 1.0], [0.3, 0.29, 0.0], [0.0, 0.0, 0.5]], np.float32)).tolist()
-    [[1, 0, 2], [1, 0, 0], [0, 0, 1]]
+    [[1, 0, 2], [1, 0, 0], [0, 0, -1]]
+    >>> c.decisions(np.array([[0.0, 0.0, 0.5]], np.float32), felt=False).tolist()
+    [[0, 0, 1]]
     """
 
     motor_on: float
@@ -84,15 +86,26 @@ class CueLanguage:
         f = np.asarray(freq_hz)
         return np.where(f <= self.low_max_hz, 0, np.where(f >= self.high_min_hz, 2, 1)).astype(np.int32)
 
-    def decisions(self, actions01: np.ndarray) -> np.ndarray:
+    def decisions(self, actions01: np.ndarray, felt: bool = True) -> np.ndarray:
         """(N, 3) normalized actions -> (N, 3) ints: left on, right on, frequency band 0/1/2.
 
-        Two action rows make the same coaching decision when these rows are equal.
+        The band is -1 when both motors are off: the unit does not drive a motor below
+        ``motor_on`` (``haptics.c``), so the rider feels no frequency then. Two action rows make
+        the same coaching decision when these rows are equal. ``felt=False`` keeps the band of
+        silent rows too (the rule earlier reports used).
         """
         a = np.clip(np.asarray(actions01, dtype=np.float32), 0.0, 1.0)
         freq = load_schema().actions_to_physical(a)[:, 2]
-        return np.stack([a[:, 0] >= self.motor_on, a[:, 1] >= self.motor_on, self.band(freq)],
-                        axis=1).astype(np.int32)
+        on_l, on_r = a[:, 0] >= self.motor_on, a[:, 1] >= self.motor_on
+        band = self.band(freq)
+        if felt:
+            band = np.where(on_l | on_r, band, -1)
+        return np.stack([on_l, on_r, band], axis=1).astype(np.int32)
+
+    def normalized_band_edges(self) -> tuple[float, float]:
+        """The two band edges as normalized frequency outputs (the network's third output)."""
+        f = next(a for a in load_schema().actions if a.name == "frequency")
+        return ((self.low_max_hz - f.min) / (f.max - f.min), (self.high_min_hz - f.min) / (f.max - f.min))
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,12 @@ from motocoach.quantization.tflm import litert_run, tflm_arena_bytes
 from motocoach.schema import load_schema
 
 def decisions(actions01: np.ndarray) -> np.ndarray:
-    """(N, 3) normalized actions -> (N, 3) ints: left on, right on, frequency band 0/1/2,
-    by the schema's cue language (:meth:`motocoach.schema.CueLanguage.decisions`).
+    """(N, 3) normalized actions -> (N, 3) ints: left on, right on, frequency band 0/1/2
+    (-1 = both motors off, no frequency felt), by the schema's cue language
+    (:meth:`motocoach.schema.CueLanguage.decisions`).
 
     >>> decisions(np.array([[0.9, 0.1, 1.0], [0.0, 0.0, 0.0]], np.float32)).tolist()
-    [[1, 0, 2], [0, 0, 0]]
+    [[1, 0, 2], [0, 0, -1]]
     """
     return load_schema().cues.decisions(actions01)
 

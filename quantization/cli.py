@@ -53,7 +53,7 @@ def _summary(report: dict, tflite: Path) -> None:
     cross = c["tflm_vs_tflite_interpreter"]
     console.print(f"ops: {' '.join(c['ops'])}   ONNX vs torch max |diff| {report['onnx_max_abs_diff']:.2e}")
     console.print(f"coaching decision agreement (cue language, on at >= {agree['motor_on_threshold']:g}): {agree['all']:.2%} (left {agree['left_on']:.2%}, right "
-                  f"{agree['right_on']:.2%}, band {agree['frequency_band']:.2%})")
+                  f"{agree['right_on']:.2%}, band while a motor is on {agree['frequency_band']:.2%})")
     real, rand = cross["heldout_telemetry"], cross["random_int8"]
     console.print(f"TFLM vs TFLite interpreter (delegates off): {real['mismatches']}/{real['vectors']} telemetry "
                   f"and {rand['mismatches']}/{rand['vectors']} random int8 vectors differ; "

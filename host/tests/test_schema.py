@@ -132,7 +132,12 @@ def test_cue_language_is_one_rule_for_the_simulator_the_checks_and_the_header():
     both = (d[:, 0] == 1) & (d[:, 1] == 1)
     assert np.array_equal(both & (d[:, 2] == 2), cue["brake"] > 0)
     assert np.array_equal(both & (d[:, 2] == 0), cue["throttle"] > 0)
-    assert d[:100, :2].all() and (d[100:200, 2] == 0).all() and (d[200:300, 2] == 2).all()
+    silent = cue["on"] == 0
+    assert (d[silent, 2] == -1).all() and (d[~silent, 2] >= 0).all()  # no frequency is felt with both off
+    every_band = c.decisions(a, felt=False)
+    assert d[:100, :2].all() and (every_band[100:200, 2] == 0).all() and (every_band[200:300, 2] == 2).all()
+    assert np.array_equal(d[~silent], every_band[~silent])
+    assert np.array_equal(np.float32(c.normalized_band_edges()), a[[100, 200], 2])
     h = cheaders.render_schema_header()
     assert f"#define CUE_MOTOR_ON {c.motor_on!r}f" in h
     assert f"#define CUE_LOW_MAX_HZ {c.low_max_hz!r}f" in h and f"#define CUE_HIGH_MIN_HZ {c.high_min_hz!r}f" in h
