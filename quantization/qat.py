@@ -19,7 +19,10 @@ saturated to within half an output LSB beyond +-5.6), and :func:`ranges` lets th
 compare the converted model's scales with the trained ones.
 
 The teacher's outputs are the target (distillation), so the result needs no rewards, simulator or
-PPO: it works after PPO and after BC alike.
+PPO: it works after PPO and after BC alike. Two terms aim the fit at the coaching decisions rather
+than the output values alone: half of each batch is jittered (``input_noise``), so the student
+also learns the teacher between the logged rows, and a hinge (:func:`margin_loss`) pushes the
+student's outputs past the cue language's thresholds, by ``margin``, on the teacher's side.
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ class QatConfig:
         bound_weight: weight of that penalty (per squared logit beyond the bound).
         range_every: recompute the activation ranges every this many steps.
         seed: seed of the batch sampler.
+        input_noise: standard deviation (normalized units) of the Gaussian jitter added to half
+            of each batch; 0 trains on the logged rows only.
+        margin: how far past each cue threshold (normalized output) the hinge wants the student.
+        margin_weight: weight of the hinge (in output LSB², like the fit).
     """
 
     shrink_steps: int = 10000
@@ -59,6 +66,9 @@ class QatConfig:
     bound_weight: float = 1.0
     range_every: int = 50
     seed: int = 0
+    input_noise: float = 0.03
+    margin: float = 4.0 / 256.0
+    margin_weight: float = 1.0
 
 
 def _fq_asym(x, lo: float, hi: float):
@@ -87,6 +97,29 @@ def _fq_output(y):
 
     q = torch.clamp(torch.round(y / OUT_SCALE) + OUT_ZP, -128, 127)
     return y + ((q - OUT_ZP) * OUT_SCALE - y).detach()
+
+
+def margin_loss(y, y_teacher, margin: float):
+    """Squared hinge (output LSB²) on the teacher's coaching decisions, by the schema's cue language.
+
+    Each motor output must sit at least ``margin`` past ``motor_on`` on the teacher's side; the
+    frequency output likewise past both band edges, on rows where the teacher has a motor on
+    (the only rows where the rider feels the frequency).
+    """
+    import torch
+
+    from motocoach.schema import load_schema
+
+    cues = load_schema().cues
+    loss = 0.0
+    for k in (0, 1):
+        side = torch.sign(y_teacher[:, k] - cues.motor_on)
+        loss = loss + torch.relu(margin - side * (y[:, k] - cues.motor_on)) ** 2
+    felt = ((y_teacher[:, 0] >= cues.motor_on) | (y_teacher[:, 1] >= cues.motor_on)).float()
+    for edge in cues.normalized_band_edges():
+        side = torch.sign(y_teacher[:, 2] - edge)
+        loss = loss + felt * torch.relu(margin - side * (y[:, 2] - edge)) ** 2
+    return torch.mean(loss) / OUT_SCALE ** 2
 
 
 def _linears(actor):
@@ -161,6 +194,11 @@ def _finetune(teacher, train_rows, calib, cfg, on_step):
     opt = torch.optim.Adam(student.parameters(), lr=cfg.shrink_lr)
     def batch():
         x = x_all[torch.randint(0, len(x_all), (cfg.batch,), generator=gen)]
+        if cfg.input_noise > 0:  # half the batch between the logged rows, inside the valid range
+            half = cfg.batch // 2
+            x = x.clone()
+            x[:half] = torch.clamp(x[:half] + cfg.input_noise * torch.randn(half, x.shape[1], generator=gen),
+                                   -1.0, 1.0)
         with torch.no_grad():
             return x, teacher(x)  # the teacher is the label
 
@@ -181,7 +219,7 @@ def _finetune(teacher, train_rows, calib, cfg, on_step):
         x, y_t = batch()
         y = fake_quant_forward(student, x, rng)
         fit = torch.mean(((y - y_t) / OUT_SCALE) ** 2)  # in output LSB^2
-        loss = fit + cfg.bound_weight * bound_penalty()
+        loss = fit + cfg.margin_weight * margin_loss(y, y_t, cfg.margin) + cfg.bound_weight * bound_penalty()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -192,7 +230,8 @@ def _finetune(teacher, train_rows, calib, cfg, on_step):
     student.eval()
     final = ranges(student, calib)
     record = {"shrink_steps": cfg.shrink_steps, "steps": cfg.steps, "batch": cfg.batch, "lr": cfg.lr,
-              "logit_bound": cfg.logit_bound,
+              "logit_bound": cfg.logit_bound, "input_noise": cfg.input_noise, "margin": cfg.margin,
+              "margin_weight": cfg.margin_weight,
               "train_rows": int(len(train_rows)), "calibration_rows": int(len(calib)),
               "fit_mse_lsb2_first": losses[0], "fit_mse_lsb2_last": losses[-1],
               "ranges": [list(r) for r in final], "teacher_ranges": [list(r) for r in ranges(teacher, calib)],
