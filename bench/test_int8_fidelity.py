@@ -54,8 +54,47 @@ def _agreement(tflite: bytes, actor, tel: np.ndarray) -> dict[str, float]:
         y_float = actor(torch.from_numpy(eng.schema.normalize(tel))).numpy()
     y_int8 = eng.dequantize(eng.invoke(eng.quantize_input(tel)))
     err_lsb = np.abs(y_int8 - y_float) / eng.output_scale
+    cues = eng.schema.cues
     return {"decision_agreement": decision_agreement(y_float, y_int8)["all"],
+            "decision_agreement_band_always": float(np.mean(np.all(
+                cues.decisions(y_float, felt=False) == cues.decisions(y_int8, felt=False), axis=1))),
             "max_err_lsb": float(err_lsb.max()), "mae_lsb": float(err_lsb.mean())}
+
+
+def _input_grid_agreement(tflite: bytes, actor, tel: np.ndarray, finer: int = 1) -> float:
+    """Decision agreement of the float policy with itself on the int8 model's input grid (its
+    step divided by ``finer``): what quantizing the input alone costs, before any weight or
+    activation is quantized."""
+    import torch
+
+    from motocoach.quantization.checks import decision_agreement
+    from motocoach.quantization.host_engine import HostEngine
+
+    eng = HostEngine.from_tflite_bytes(tflite)
+    x = eng.schema.normalize(tel)
+    step = float(eng.input_scale) / finer
+    lo, hi = (-128 - eng.input_zero_point) * float(eng.input_scale), (127 - eng.input_zero_point) * float(eng.input_scale)
+    x_grid = (np.clip(np.round(x / step) * step, lo, hi)).astype(np.float32)
+    with torch.no_grad():
+        y, y_grid = actor(torch.from_numpy(x)).numpy(), actor(torch.from_numpy(x_grid)).numpy()
+    return decision_agreement(y, y_grid)["all"]
+
+
+def _change_rate(blocks: list[np.ndarray], actor) -> float:
+    """Share of control steps at which the float coach's felt decision changes, along each ride."""
+    import torch
+
+    from motocoach.schema import load_schema
+
+    s = load_schema()
+    changes, steps = 0, 0
+    for tel in blocks:  # (steps, rides, features) of one cell
+        with torch.no_grad():
+            y = actor(torch.from_numpy(s.normalize(tel.reshape(-1, tel.shape[-1])))).numpy()
+        d = s.cues.decisions(y).reshape(tel.shape[0], tel.shape[1], -1)
+        changes += int(np.any(d[1:] != d[:-1], axis=2).sum())
+        steps += (tel.shape[0] - 1) * tel.shape[1]
+    return changes / steps
 
 
 @pytest.mark.skipif(not (DATA / "tracks").is_dir(), reason=f"no real-circuit data at {DATA}")
@@ -80,13 +119,17 @@ def test_int8_fidelity(tmp_path, bench_result):
 
     circuits = sorted(str(p) for p in (DATA / "tracks").glob("*.csv") if not p.stem.endswith("_raceline"))
     rows: list[np.ndarray] = []
+    blocks: list[np.ndarray] = []  # per cell: (steps, rides, features), for the change rate
     float_laps, int8_laps = [], []
     for track in circuits:
         for rider in LAP_RIDERS:
-            f, _ = ride_laps(track, rider, _recording(policy_coach(POLICY), rows), SEEDS, seed=77)
+            cell: list[np.ndarray] = []
+            f, _ = ride_laps(track, rider, _recording(policy_coach(POLICY), cell), SEEDS, seed=77)
             i, _ = ride_laps(track, rider, _int8_coach(committed), SEEDS, seed=77)
             float_laps.append(f["lap"])
             int8_laps.append(i["lap"])
+            blocks.append(np.stack(cell))
+            rows += cell
     rows += [simulate_telemetry(t, "novice", 120.0, seed=9) for t in datasets.HELDOUT_TRACKS]
     tel = np.concatenate(rows)
     assert len(tel) >= 30_000
@@ -99,6 +142,10 @@ def test_int8_fidelity(tmp_path, bench_result):
         "decision_agreement": main["decision_agreement"],
         "decision_agreement_ptq": ptq["decision_agreement"],
         "decision_agreement_qat": qat["decision_agreement"],
+        "decision_agreement_band_always": main["decision_agreement_band_always"],
+        "decision_agreement_input_grid_only": _input_grid_agreement(committed, actor, tel),
+        "decision_agreement_input_grid_half_step": _input_grid_agreement(committed, actor, tel, finer=2),
+        "float_decision_change_rate": _change_rate(blocks, actor),
         "max_err_lsb": main["max_err_lsb"],
         "mae_lsb": main["mae_lsb"],
         "max_err_lsb_ptq": ptq["max_err_lsb"],
@@ -114,8 +161,12 @@ def test_int8_fidelity(tmp_path, bench_result):
         "Float policy (torch) vs int8 (TFLM, bit-exact with the C engine) on rows of simulated rides the "
         f"policy never trained on: float-coached laps on the real circuits ({', '.join(Path(c).stem for c in circuits)}) "
         f"by {' and '.join(LAP_RIDERS)} ({SEEDS} seeds each; weekend is a held-out rider) and uncoached rides of "
-        "the held-out novice on the held-out generated tracks. Decisions by the schema's cue language (motor on "
-        "at intensity >= cues.motor_on, frequency bands). _ptq/_qat: the two int8 models `make models` compares, "
+        "the held-out novice on the held-out generated tracks. Decisions by the schema's cue language, as the rider "
+        "feels them (motor on at intensity >= cues.motor_on; frequency band only while a motor is on); "
+        "_band_always compares the band on silent rows too (the rule of reports before 2026-12-07). "
+        "input_grid_only: the float policy on the int8 model's input grid vs the float policy (what quantizing "
+        "the input alone costs); _half_step: the same on a grid twice as fine. float_decision_change_rate: share "
+        "of control steps at which the float coach's own felt decision changes, along its laps. _ptq/_qat: the two int8 models `make models` compares, "
         "rebuilt here from the committed policy; the committed model is the one with more agreeing decisions on "
         "the quantize step's own held-out rows (not these). laptime_int8_vs_float_pct: int8 coach lap time over "
         "the float coach's, paired seeds, > 0 = slower; pairs = finished laps with both."))
