@@ -37,11 +37,15 @@ def _run(cmd: list[str], what: str) -> None:
         raise ToolError(f"{what} failed:\n{' '.join(cmd)}\n{r.stderr[-4000:]}")
 
 
-def build_host_lib(out_dir: Path, model_dir: Path = ENGINE_DIR, cc: str = "gcc") -> Path:
-    """Compile engine + ``model_dir/coach_model_data.c`` + the test shim into a .so."""
+def build_host_lib(out_dir: Path, model_dir: Path = ENGINE_DIR, cc: str = "gcc", simd: bool = True) -> Path:
+    """Compile engine + ``model_dir/coach_model_data.c`` + the test shim into a .so.
+
+    ``simd=False`` builds the scalar loops the MCUs run instead of the x86-64 SSE2 ones.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    so = out_dir / "libcoach_engine_host.so"
-    _run([cc, *CFLAGS, "-O2", "-shared", "-fPIC", f"-I{model_dir}", f"-I{ENGINE_DIR}", f"-I{CORE_INC}",
+    so = out_dir / ("libcoach_engine_host.so" if simd else "libcoach_engine_host_scalar.so")
+    _run([cc, *CFLAGS, "-O2", *([] if simd else ["-DCOACH_ENGINE_NO_SIMD"]), "-shared", "-fPIC",
+          f"-I{model_dir}", f"-I{ENGINE_DIR}", f"-I{CORE_INC}",
           str(ENGINE_DIR / "coach_engine.c"), str(CORE_INC / "sha256.c"), str(model_dir / "coach_model_data.c"),
           str(CSRC / "host_shim.c"),
           "-o", str(so), "-lsodium", "-lm"], "host build of the C engine")

@@ -129,11 +129,28 @@ def test_odd_width_model_is_bit_exact(telemetry, tmp_path):
     data = tfl.read_bytes()
     assert [(l.n_in, l.n_out) for l in parse_tflite(data).layers] == [(8, 37), (37, 14), (14, 3)]
     codegen.generate(tfl, tmp_path / "gen")
-    lib = EngineLib(build_host_lib(tmp_path / "build", tmp_path / "gen"))
     eng = HostEngine.from_tflite_bytes(data)
     vecs = np.concatenate([int8_vectors(eng.n_inputs, eng.input_zero_point), eng.quantize_input(telemetry)])
     assert len(vecs) >= 100_000
     ref = TflmRunner(data).run(vecs)
     assert len(np.unique(ref[:, 0])) > 5
-    assert np.array_equal(lib.invoke(vecs, eng.n_outputs), ref)
-    assert lib.selftest() == 0
+    for simd in (True, False):  # x86-64 SSE2 loops and the scalar loops the MCUs run
+        lib = EngineLib(build_host_lib(tmp_path / "build", tmp_path / "gen", simd=simd))
+        assert np.array_equal(lib.invoke(vecs, eng.n_outputs), ref), f"simd={simd}"
+        assert lib.selftest() == 0
+
+
+@pytest.mark.slow
+def test_scalar_host_build_matches_tflm_on_100k_vectors(tflite_bytes, telemetry, generated, tmp_path):
+    """The host library with COACH_ENGINE_NO_SIMD: the loops the MCU builds compile, on x86-64
+    (the default host build, with SSE2, is checked in test_c_engine_matches_tflm_on_100k_vectors)."""
+    from motocoach.quantization.cbuild import EngineLib, build_host_lib
+
+    eng = HostEngine.from_tflite_bytes(tflite_bytes)
+    vecs = np.concatenate([int8_vectors(eng.n_inputs, eng.input_zero_point), eng.quantize_input(telemetry)])
+    assert len(vecs) >= 100_000
+    lib = EngineLib(build_host_lib(tmp_path / "build", generated, simd=False))
+    ref = TflmRunner(tflite_bytes).run(vecs)
+    got = lib.invoke(vecs, eng.n_outputs)
+    mism = np.any(got != ref, axis=1)
+    assert int(mism.sum()) == 0, f"{int(mism.sum())} mismatches, first input {vecs[mism][:3].tolist()}"

@@ -15,6 +15,13 @@
       return status_;                  \
     }                                  \
   } while (0)
+#if defined(__x86_64__) && defined(__SSE2__) && !defined(COACH_ENGINE_NO_SIMD)
+#define COACH_ENGINE_SSE2 1 /* x86-64 hosts (SIL, host library): see coach_engine_sse2.h */
+#include "coach_engine_sse2.h"
+#else
+#define COACH_ENGINE_SSE2 0
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define COACH_NOINLINE __attribute__((noinline))
 #define COACH_ALWAYS_INLINE inline __attribute__((always_inline))
@@ -102,7 +109,8 @@ static COACH_NOINLINE void requantize(const coach_layer_t *l, int o, int rows, c
    The last n_out % 4 rows are row-major; they share their input loads too (up to three row
    pointers, four columns per trip; a missing row repeats the last real one and is not
    stored). The four-column loops are do-while inside an if because -Os does not rotate
-   a while loop; the last n_in % 4 columns go one by one. */
+   a while loop; the last n_in % 4 columns go one by one. On x86-64 hosts the four-column
+   loop of the block passes is coach_engine_sse2.h's (same sums, same layout). */
 static void fully_connected(const coach_layer_t *l, const int8_t *in, int8_t *out) {
   const int n_in = l->n_in;
   const int n_out = l->n_out;
@@ -111,6 +119,11 @@ static void fully_connected(const coach_layer_t *l, const int8_t *in, int8_t *ou
   /* Stop the four-column loop at the last multiple of four: comparing x + 4 with end would
      form a pointer past one-past-the-end for other widths, which C leaves undefined. */
   const int8_t *const quads_end = in + (n_in & ~3);
+#if COACH_ENGINE_SSE2
+  const int quads = n_in / 4;
+  __m128i pairs[COACH_MAX_WIDTH / 2];
+  coach_sse2_pairs(in, 2 * quads, pairs);
+#endif
   for (int o = 0; o < n_out;) {
     const int left = n_out - o;
     const int rows = left >= 8 ? 8 : left >= 4 ? 4 : left;
@@ -122,6 +135,16 @@ static void fully_connected(const coach_layer_t *l, const int8_t *in, int8_t *ou
       int32_t a0 = l->bias[o], a1 = l->bias[o + 1], a2 = l->bias[o + 2], a3 = l->bias[o + 3];
       int32_t a4 = l->bias[o + second], a5 = l->bias[o + second + 1];
       int32_t a6 = l->bias[o + second + 2], a7 = l->bias[o + second + 3];
+#if COACH_ENGINE_SSE2
+      if (x != quads_end) {
+        int32_t s[8];
+        coach_sse2_two_blocks(w, v, pairs, quads, s);
+        a0 += s[0], a1 += s[1], a2 += s[2], a3 += s[3], a4 += s[4], a5 += s[5], a6 += s[6], a7 += s[7];
+        x = quads_end;
+        w += 16 * quads;
+        v += 16 * quads;
+      }
+#else
       if (x != quads_end) {
         do { /* four columns per trip: a quarter of the loop overhead and input loads */
           const int32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
@@ -138,6 +161,7 @@ static void fully_connected(const coach_layer_t *l, const int8_t *in, int8_t *ou
           v += 16;
         } while (x != quads_end);
       }
+#endif
       while (x != end) { /* the last n_in % 4 columns */
         const int32_t x0 = *x++;
         a0 += x0 * w[0];
