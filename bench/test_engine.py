@@ -4,8 +4,8 @@ Writes two result files because the numbers are measured in two places:
 
 * ``engine.json`` (where = qemu): rv32imc instructions per inference (worst case) counted with
   ``qemu-system-riscv32 -icount shift=0`` (guest instret), the rv32 sizes (all-in flash), and
-  the x86-64 instructions of the engine and of TFLM's Invoke from one callgrind run (labelled
-  host in ``where_by_metric``).
+  the x86-64 instructions of the engine (SSE2 and scalar builds) and of TFLM's Invoke, each
+  pair from one callgrind run (labelled host in ``where_by_metric``).
 * ``engine_host.json`` (where = host): bit-exactness of the host build vs tflite_micro,
   TFLM arena, .tflite size and the int8-vs-float error on simulated held-out rides.
 """
@@ -36,6 +36,7 @@ def test_engine_qemu(tmp_path, bench_result):
     sizes = cbuild.rv32_section_sizes(tmp_path / "sizes", MODEL)
     all_in = cbuild.rv32_flash_all_in(tmp_path / "flash", MODEL)
     x86 = x86_instructions(MODEL, tmp_path / "callgrind")
+    x86_scalar = x86_instructions(MODEL, tmp_path / "callgrind_scalar", simd=False)
     ram = sizes["static_ram"] + max(sizes["stack_invoke"], sizes["stack_quantize_input"])
     worst = counts_os["invoke_worst_instructions"]
     assert 0 < counts_os["invoke_best_instructions"] <= worst < 100_000
@@ -48,6 +49,8 @@ def test_engine_qemu(tmp_path, bench_result):
         "x86_instructions_per_inference": x86["x86_instructions_per_inference"],
         "tflm_x86_instructions_per_invoke": x86["tflm_x86_instructions_per_invoke"],
         "tflm_ratio": x86["tflm_ratio"],
+        "x86_instructions_per_inference_scalar": x86_scalar["x86_instructions_per_inference"],
+        "tflm_ratio_scalar": x86_scalar["tflm_ratio"],
         "engine_flash_bytes_all_in": all_in["flash_all_in"],
         "engine_code_bytes": sizes["engine_text"],
         "model_data_bytes": sizes["model_rodata"],
@@ -57,7 +60,8 @@ def test_engine_qemu(tmp_path, bench_result):
         "engine_ram_bytes": ram,
         "engine_load_stack_bytes": sizes["stack_load"],
     }, where_by_metric={k: "host" for k in ("x86_instructions_per_inference", "tflm_x86_instructions_per_invoke",
-                                            "tflm_ratio")},
+                                            "tflm_ratio", "x86_instructions_per_inference_scalar",
+                                            "tflm_ratio_scalar")},
         notes=("rv32imc (-march=rv32imc -mabi=ilp32, picolibc), QEMU 'virt' -icount shift=0, instret read "
                "around coach_model_invoke: worst and best over the 16 golden vectors plus 2,000 pseudo-random "
                "int8 inputs (the count depends on the input: requantization rounding and the activation "
@@ -70,8 +74,10 @@ def test_engine_qemu(tmp_path, bench_result):
                "per-tick stack frame (invoke or quantize_input, -fstack-usage); coach_model_load needs "
                "engine_load_stack_bytes once per model load, and a loaded coach_model_t lives in the caller's "
                "RAM. x86_* and tflm_* (where: host): one valgrind callgrind run, 500 random int8 inputs "
-               "through the engine (host gcc -O2) and tflite_micro's MicroInterpreter::Invoke, inclusive "
-               "instructions per call. Emulated counts, not ESP32 cycles."))
+               "through the engine (host gcc -O2, with its x86-64 SSE2 dot products) and tflite_micro's "
+               "MicroInterpreter::Invoke (reference kernels), inclusive instructions per call; *_scalar: a "
+               "second run with COACH_ENGINE_NO_SIMD, the loops the MCU builds compile. Emulated counts, not "
+               "ESP32 cycles."))
 
 
 def test_engine_host(tmp_path, bench_result):
