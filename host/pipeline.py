@@ -45,7 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
 ENGINE_DIR = FIRMWARE / "lib/coach_model"
 #: hand-written engine files copied next to the generated model (the rest is generated)
-ENGINE_FILES = ("coach_engine.c", "coach_engine.h", "coach_engine_sse2.h", "library.json")
+ENGINE_FILES = ("coach_engine.c", "coach_model_load.c", "coach_engine.h", "coach_engine_private.h",
+                "coach_engine_sse2.h", "library.json")
 LAP_TRACK, LAP_RIDER = "falcon", "amateur"  # a track held out of training
 SPREAD_SEEDS = 5  #: host-only laps per condition, to show the ride-to-ride spread
 

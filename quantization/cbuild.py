@@ -17,6 +17,8 @@ from motocoach.errors import ToolError
 
 REPO = Path(__file__).resolve().parents[1]
 ENGINE_DIR = REPO / "firmware" / "lib" / "coach_model"
+#: the engine's hand-written sources (kernel and blob loader), compiled together everywhere
+ENGINE_SOURCES = (ENGINE_DIR / "coach_engine.c", ENGINE_DIR / "coach_model_load.c")
 CORE_INC = REPO / "firmware" / "lib" / "coach_core" / "src"
 CSRC = Path(__file__).resolve().parent / "csrc"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off"]
@@ -46,7 +48,7 @@ def build_host_lib(out_dir: Path, model_dir: Path = ENGINE_DIR, cc: str = "gcc",
     so = out_dir / ("libcoach_engine_host.so" if simd else "libcoach_engine_host_scalar.so")
     _run([cc, *CFLAGS, "-O2", *([] if simd else ["-DCOACH_ENGINE_NO_SIMD"]), "-shared", "-fPIC",
           f"-I{model_dir}", f"-I{ENGINE_DIR}", f"-I{CORE_INC}",
-          str(ENGINE_DIR / "coach_engine.c"), str(CORE_INC / "sha256.c"), str(model_dir / "coach_model_data.c"),
+          *map(str, ENGINE_SOURCES), str(CORE_INC / "sha256.c"), str(model_dir / "coach_model_data.c"),
           str(CSRC / "host_shim.c"),
           "-o", str(so), "-lsodium", "-lm"], "host build of the C engine")
     return so
@@ -125,7 +127,7 @@ def build_rv32_program(out_dir: Path, source: Path, model_dir: Path = ENGINE_DIR
     _run(["riscv64-unknown-elf-gcc", *RV32_FLAGS, "--oslib=semihost", "--crt0=semihost", *CFLAGS, opt, *defines,
           "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections", f"-I{model_dir}", f"-I{ENGINE_DIR}",
           f"-I{CORE_INC}", f"-I{RV32_SODIUM_INC}", *RV32_MEM, str(source),
-          *([] if source.name == "requant_check.c" else [str(ENGINE_DIR / "coach_engine.c")]),
+          *([] if source.name == "requant_check.c" else map(str, ENGINE_SOURCES)),
           str(CORE_INC / "sha256.c"), str(model_dir / "coach_model_data.c"),
           str(RV32_SODIUM_LIB), "-o", str(elf), "-lm"],
          f"rv32imc build of {source.name}")
@@ -171,7 +173,7 @@ def rv32_flash_all_in(out_dir: Path, model_dir: Path = ENGINE_DIR, opt: str = "-
         _run(["riscv64-unknown-elf-gcc", *RV32_FLAGS, "--oslib=semihost", "--crt0=semihost", *CFLAGS, opt, *defs,
               "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections",
               f"-I{model_dir}", f"-I{ENGINE_DIR}", f"-I{CORE_INC}", f"-I{RV32_SODIUM_INC}", *RV32_MEM,
-              str(CSRC / "rv32_flash.c"), str(ENGINE_DIR / "coach_engine.c"), str(CORE_INC / "sha256.c"),
+              str(CSRC / "rv32_flash.c"), *map(str, ENGINE_SOURCES), str(CORE_INC / "sha256.c"),
               str(model_dir / "coach_model_data.c"), str(RV32_SODIUM_LIB), "-o", str(elf), "-lm"],
              "rv32imc link for the all-in flash size")
         sizes[name] = _image_bytes(elf)
@@ -234,7 +236,7 @@ def rv32_section_sizes(out_dir: Path, model_dir: Path = ENGINE_DIR) -> dict[str,
     function/data sections), plus the deepest per-tick stack frame from -fstack-usage."""
     out_dir.mkdir(parents=True, exist_ok=True)
     sizes = {"engine_text": 0, "model_rodata": 0, "static_ram": 0}
-    for src, key in ((ENGINE_DIR / "coach_engine.c", "engine_text"), (model_dir / "coach_model_data.c", "model_rodata")):
+    for src, key in (*((e, "engine_text") for e in ENGINE_SOURCES), (model_dir / "coach_model_data.c", "model_rodata")):
         obj = out_dir / (src.stem + ".o")
         _run(["riscv64-unknown-elf-gcc", *RV32_FLAGS, *CFLAGS, "-Os", "-ffunction-sections", "-fdata-sections",
               "-fstack-usage", f"-I{model_dir}", f"-I{ENGINE_DIR}", f"-I{CORE_INC}", f"-I{RV32_SODIUM_INC}",
@@ -254,9 +256,10 @@ def rv32_section_sizes(out_dir: Path, model_dir: Path = ENGINE_DIR) -> dict[str,
             elif name.startswith((".bss", ".sbss")):
                 sizes["static_ram"] += size
     stack = {}
-    for line in (out_dir / "coach_engine.su").read_text().splitlines():
-        loc, size, _kind = line.split("\t")
-        stack[loc.rsplit(":", 1)[-1]] = int(size)
+    for src in ENGINE_SOURCES:
+        for line in (out_dir / (src.stem + ".su")).read_text().splitlines():
+            loc, size, _kind = line.split("\t")
+            stack[loc.rsplit(":", 1)[-1]] = int(size)
     sizes["stack_invoke"] = stack["coach_model_invoke"]
     sizes["stack_quantize_input"] = stack["coach_model_quantize_input"]
     sizes["stack_load"] = stack["coach_model_load"]

@@ -1,5 +1,5 @@
 /* Batch entry points over coach_engine for host tests (ctypes) and benchmarks.
- * Built together with coach_engine.c and a generated coach_model_data.c. */
+ * Built together with the engine sources (cbuild.ENGINE_SOURCES) and a generated coach_model_data.c. */
 #include <string.h>
 
 #include "coach_engine.h"

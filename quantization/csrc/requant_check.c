@@ -66,7 +66,7 @@ static void check(int32_t acc, int32_t multiplier, int shift) {
 int main(void) {
   const int32_t fixed_multipliers[] = {0, (int32_t)1 << 30, ((int32_t)1 << 30) + 1, INT32_MAX};
   for (int shift = -31; shift <= 30; ++shift) {
-    /* the loader's bound on |acc| = |bias + dot product| for this shift (coach_engine.c check_layer) */
+    /* the loader's bound on |acc| = |bias + dot product| for this shift (coach_model_load.c check_layer) */
     const int64_t bound = shift > 0 ? (int64_t)INT32_MAX >> shift
                                     : (int64_t)INT32_MAX - (shift < 0 ? (int64_t)1 << (-shift - 1) : 0);
     for (int k = 0; k < 4 + RANDOM_MULTIPLIERS; ++k) {
