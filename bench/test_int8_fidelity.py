@@ -73,7 +73,8 @@ def _input_grid_agreement(tflite: bytes, actor, tel: np.ndarray, finer: int = 1)
     eng = HostEngine.from_tflite_bytes(tflite)
     x = eng.schema.normalize(tel)
     step = float(eng.input_scale) / finer
-    lo, hi = (-128 - eng.input_zero_point) * float(eng.input_scale), (127 - eng.input_zero_point) * float(eng.input_scale)
+    scale = float(eng.input_scale)
+    lo, hi = (-128 - eng.input_zero_point) * scale, (127 - eng.input_zero_point) * scale
     x_grid = (np.clip(np.round(x / step) * step, lo, hi)).astype(np.float32)
     with torch.no_grad():
         y, y_grid = actor(torch.from_numpy(x)).numpy(), actor(torch.from_numpy(x_grid)).numpy()
@@ -166,7 +167,8 @@ def test_int8_fidelity(tmp_path, bench_result):
         "_band_always compares the band on silent rows too (the rule of reports before 2026-12-07). "
         "input_grid_only: the float policy on the int8 model's input grid vs the float policy (what quantizing "
         "the input alone costs); _half_step: the same on a grid twice as fine. float_decision_change_rate: share "
-        "of control steps at which the float coach's own felt decision changes, along its laps. _ptq/_qat: the two int8 models `make models` compares, "
-        "rebuilt here from the committed policy; the committed model is the one with more agreeing decisions on "
-        "the quantize step's own held-out rows (not these). laptime_int8_vs_float_pct: int8 coach lap time over "
+        "of control steps at which the float coach's own felt decision changes, along its laps. _ptq/_qat: the "
+        "two int8 models `make models` compares, rebuilt here from the committed policy; the committed model is "
+        "the one with more agreeing decisions on the quantize step's own held-out rows (not these). "
+        "laptime_int8_vs_float_pct: int8 coach lap time over "
         "the float coach's, paired seeds, > 0 = slower; pairs = finished laps with both."))
