@@ -104,8 +104,12 @@ class CueLanguage:
 
     def normalized_band_edges(self) -> tuple[float, float]:
         """The two band edges as normalized frequency outputs (the network's third output)."""
-        f = next(a for a in load_schema().actions if a.name == "frequency")
-        return ((self.low_max_hz - f.min) / (f.max - f.min), (self.high_min_hz - f.min) / (f.max - f.min))
+        s = load_schema()
+        hz = np.zeros((2, s.n_actions), np.float32)
+        k = s.action_names.index("frequency")
+        hz[:, k] = (self.low_max_hz, self.high_min_hz)
+        edges = s.physical_to_actions(hz)[:, k]
+        return float(edges[0]), float(edges[1])
 
 
 @dataclass(frozen=True)
