@@ -30,6 +30,13 @@ def int8_vectors(n_features: int, zp: int, seed: int = 7) -> np.ndarray:
     return np.concatenate(parts).astype(np.int8)
 
 
+def engine_vectors(engine, telemetry: np.ndarray) -> np.ndarray:
+    """The inputs every bit-exactness check of a model runs: :func:`int8_vectors` for
+    ``engine`` (a ``HostEngine``) plus physical ``telemetry`` quantized by it."""
+    return np.concatenate([int8_vectors(engine.n_inputs, engine.input_zero_point),
+                           engine.quantize_input(telemetry)])
+
+
 def boundary_telemetry(n: int = 20_000, seed: int = 3) -> np.ndarray:
     """Physical float telemetry at and around every range limit, plus wide random values."""
     s = load_schema()

@@ -13,7 +13,7 @@ import pytest
 from motocoach.errors import SchemaError
 from motocoach.quantization.host_engine import HostEngine, round_half_away
 from motocoach.quantization.tflm import TflmRunner
-from motocoach.quantization.vectors import boundary_telemetry, int8_vectors, tie_telemetry
+from motocoach.quantization.vectors import boundary_telemetry, engine_vectors, int8_vectors, tie_telemetry
 from motocoach.schema import load_schema
 
 COACH_OK, COACH_ERR_NONFINITE = 0, 4
@@ -25,9 +25,13 @@ def test_round_half_away_differs_from_numpy_round():
     assert np.round(v).tolist() != round_half_away(v).tolist()
 
 
-def test_c_engine_matches_tflm_on_100k_vectors(engine, tflite_bytes, telemetry, generated):
+def test_c_engine_matches_tflm_on_100k_vectors(engine, tflite_bytes, telemetry, generated, tmp_path):
+    """The default host build (x86-64: SSE2 loops), as const arrays and as a CMB1 blob, and the
+    COACH_ENGINE_NO_SIMD build (the scalar loops the MCUs compile), on the same vectors."""
+    from motocoach.quantization.cbuild import EngineLib, build_host_lib
+
     eng = HostEngine.from_tflite_bytes(tflite_bytes)
-    vecs = np.concatenate([int8_vectors(eng.n_inputs, eng.input_zero_point), eng.quantize_input(telemetry)])
+    vecs = engine_vectors(eng, telemetry)
     assert len(vecs) >= 100_000
     ref = TflmRunner(tflite_bytes).run(vecs)
     got_const = engine.invoke(vecs, eng.n_outputs, which=0)
@@ -37,6 +41,9 @@ def test_c_engine_matches_tflm_on_100k_vectors(engine, tflite_bytes, telemetry, 
     assert engine.load((generated / "default_model.cmb").read_bytes()) == COACH_OK
     got_blob = engine.invoke(vecs, eng.n_outputs, which=1)
     assert np.array_equal(got_blob, got_const)
+    got_scalar = EngineLib(build_host_lib(tmp_path / "build", generated, simd=False)).invoke(vecs, eng.n_outputs)
+    mism = np.any(got_scalar != ref, axis=1)
+    assert int(mism.sum()) == 0, f"scalar build: {int(mism.sum())} mismatches, first input {vecs[mism][:3].tolist()}"
     # outputs really vary (a constant engine would pass nothing above, but say so plainly)
     assert len(np.unique(ref[:, 0])) > 20
 
@@ -130,7 +137,7 @@ def test_odd_width_model_is_bit_exact(telemetry, tmp_path):
     assert [(l.n_in, l.n_out) for l in parse_tflite(data).layers] == [(8, 37), (37, 14), (14, 3)]
     codegen.generate(tfl, tmp_path / "gen")
     eng = HostEngine.from_tflite_bytes(data)
-    vecs = np.concatenate([int8_vectors(eng.n_inputs, eng.input_zero_point), eng.quantize_input(telemetry)])
+    vecs = engine_vectors(eng, telemetry)
     assert len(vecs) >= 100_000
     ref = TflmRunner(data).run(vecs)
     assert len(np.unique(ref[:, 0])) > 5
@@ -138,19 +145,3 @@ def test_odd_width_model_is_bit_exact(telemetry, tmp_path):
         lib = EngineLib(build_host_lib(tmp_path / "build", tmp_path / "gen", simd=simd))
         assert np.array_equal(lib.invoke(vecs, eng.n_outputs), ref), f"simd={simd}"
         assert lib.selftest() == 0
-
-
-@pytest.mark.slow
-def test_scalar_host_build_matches_tflm_on_100k_vectors(tflite_bytes, telemetry, generated, tmp_path):
-    """The host library with COACH_ENGINE_NO_SIMD: the loops the MCU builds compile, on x86-64
-    (the default host build, with SSE2, is checked in test_c_engine_matches_tflm_on_100k_vectors)."""
-    from motocoach.quantization.cbuild import EngineLib, build_host_lib
-
-    eng = HostEngine.from_tflite_bytes(tflite_bytes)
-    vecs = np.concatenate([int8_vectors(eng.n_inputs, eng.input_zero_point), eng.quantize_input(telemetry)])
-    assert len(vecs) >= 100_000
-    lib = EngineLib(build_host_lib(tmp_path / "build", generated, simd=False))
-    ref = TflmRunner(tflite_bytes).run(vecs)
-    got = lib.invoke(vecs, eng.n_outputs)
-    mism = np.any(got != ref, axis=1)
-    assert int(mism.sum()) == 0, f"{int(mism.sum())} mismatches, first input {vecs[mism][:3].tolist()}"

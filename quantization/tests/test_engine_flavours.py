@@ -15,7 +15,7 @@ import pytest
 from motocoach.quantization import cbuild
 from motocoach.quantization.host_engine import HostEngine
 from motocoach.quantization.tflm import TflmRunner
-from motocoach.quantization.vectors import int8_vectors
+from motocoach.quantization.vectors import engine_vectors
 
 
 def _requant_report(stdout: str) -> dict[str, int]:
@@ -50,7 +50,7 @@ def test_rv32_engine_matches_tflm_on_100k_vectors(tmp_path, generated, tflite_by
     """The rv32imc build runs the vectors under QEMU, reading and writing host files through
     semihosting (about 2 s each)."""
     eng = HostEngine.from_tflite_bytes(tflite_bytes)
-    vecs = np.concatenate([int8_vectors(eng.n_inputs, eng.input_zero_point), eng.quantize_input(telemetry)])
+    vecs = engine_vectors(eng, telemetry)
     assert len(vecs) >= 100_000
     (tmp_path / "vectors.bin").write_bytes(np.ascontiguousarray(vecs, np.int8).tobytes())
     elf = cbuild.build_rv32_program(tmp_path / "build", cbuild.CSRC / "rv32_bitexact.c", generated, opt)
