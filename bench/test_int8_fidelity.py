@@ -43,15 +43,18 @@ def _recording(coach, rows: list):
     return wrapped
 
 
-def _agreement(tflite: bytes, actor, tel: np.ndarray) -> dict[str, float]:
+def _float_outputs(actor, x: np.ndarray) -> np.ndarray:
     import torch
 
+    with torch.no_grad():
+        return actor(torch.from_numpy(np.asarray(x, np.float32))).numpy()
+
+
+def _agreement(tflite: bytes, y_float: np.ndarray, tel: np.ndarray) -> dict[str, float]:
     from motocoach.quantization.checks import decision_agreement
     from motocoach.quantization.host_engine import HostEngine
 
     eng = HostEngine.from_tflite_bytes(tflite)
-    with torch.no_grad():
-        y_float = actor(torch.from_numpy(eng.schema.normalize(tel))).numpy()
     y_int8 = eng.dequantize(eng.invoke(eng.quantize_input(tel)))
     err_lsb = np.abs(y_int8 - y_float) / eng.output_scale
     cues = eng.schema.cues
@@ -61,45 +64,37 @@ def _agreement(tflite: bytes, actor, tel: np.ndarray) -> dict[str, float]:
             "max_err_lsb": float(err_lsb.max()), "mae_lsb": float(err_lsb.mean())}
 
 
-def _input_grid_agreement(tflite: bytes, actor, tel: np.ndarray, finer: int = 1) -> float:
+def _input_grid_agreement(eng, actor, tel: np.ndarray, y_float: np.ndarray, finer: int = 1) -> float:
     """Decision agreement of the float policy with itself on the int8 model's input grid (its
-    step divided by ``finer``): what quantizing the input alone costs, before any weight or
-    activation is quantized."""
-    import torch
-
+    step divided by ``finer``, same range): what quantizing the input alone costs, before any
+    weight or activation is quantized. ``finer=1`` is the device's own grid (checked)."""
     from motocoach.quantization.checks import decision_agreement
-    from motocoach.quantization.host_engine import HostEngine
+    from motocoach.quantization.host_engine import round_half_away
 
-    eng = HostEngine.from_tflite_bytes(tflite)
-    x = eng.schema.normalize(tel)
-    step = float(eng.input_scale) / finer
-    scale = float(eng.input_scale)
-    lo, hi = (-128 - eng.input_zero_point) * scale, (127 - eng.input_zero_point) * scale
-    x_grid = (np.clip(np.round(x / step) * step, lo, hi)).astype(np.float32)
-    with torch.no_grad():
-        y, y_grid = actor(torch.from_numpy(x)).numpy(), actor(torch.from_numpy(x_grid)).numpy()
-    return decision_agreement(y, y_grid)["all"]
+    zp = eng.input_zero_point
+    step = np.float32(eng.input_scale / np.float32(finer))
+    codes = np.clip(round_half_away((eng.schema.normalize(tel) / step).astype(np.float32)),
+                    (-128 - zp) * finer, (127 - zp) * finer)  # C roundf, as the device quantizes
+    if finer == 1:
+        assert np.array_equal(codes + zp, eng.quantize_input(tel))
+    return decision_agreement(y_float, _float_outputs(actor, codes * step))["all"]
 
 
-def _change_rate(blocks: list[np.ndarray], actor) -> float:
-    """Share of control steps at which the float coach's felt decision changes, along each ride."""
-    import torch
-
-    from motocoach.schema import load_schema
-
-    s = load_schema()
-    changes, steps = 0, 0
-    for tel in blocks:  # (steps, rides, features) of one cell
-        with torch.no_grad():
-            y = actor(torch.from_numpy(s.normalize(tel.reshape(-1, tel.shape[-1])))).numpy()
-        d = s.cues.decisions(y).reshape(tel.shape[0], tel.shape[1], -1)
+def _change_rate(decisions: np.ndarray, cell_steps: list[int], rides: int) -> float:
+    """Share of control steps at which the float coach's felt decision changes, along each ride.
+    ``decisions`` starts with the lap cells' rows, ``cell_steps[i]`` steps of ``rides`` rows each."""
+    changes, steps, start = 0, 0, 0
+    for t in cell_steps:
+        d = decisions[start:start + t * rides].reshape(t, rides, -1)
         changes += int(np.any(d[1:] != d[:-1], axis=2).sum())
-        steps += (tel.shape[0] - 1) * tel.shape[1]
+        steps += (t - 1) * rides
+        start += t * rides
     return changes / steps
 
 
 @pytest.mark.skipif(not (DATA / "tracks").is_dir(), reason=f"no real-circuit data at {DATA}")
 def test_int8_fidelity(tmp_path, bench_result):
+    from motocoach.quantization.host_engine import HostEngine
     from motocoach.quantization.pipeline import quantize
     from motocoach.training import datasets
     from motocoach.training.evaluate import paired_laps_gain, policy_coach, ride_laps
@@ -120,7 +115,7 @@ def test_int8_fidelity(tmp_path, bench_result):
 
     circuits = sorted(str(p) for p in (DATA / "tracks").glob("*.csv") if not p.stem.endswith("_raceline"))
     rows: list[np.ndarray] = []
-    blocks: list[np.ndarray] = []  # per cell: (steps, rides, features), for the change rate
+    cell_steps: list[int] = []  # control steps of each lap cell (SEEDS rows each), for the change rate
     float_laps, int8_laps = [], []
     for track in circuits:
         for rider in LAP_RIDERS:
@@ -129,14 +124,16 @@ def test_int8_fidelity(tmp_path, bench_result):
             i, _ = ride_laps(track, rider, _int8_coach(committed), SEEDS, seed=77)
             float_laps.append(f["lap"])
             int8_laps.append(i["lap"])
-            blocks.append(np.stack(cell))
+            cell_steps.append(len(cell))
             rows += cell
     rows += [simulate_telemetry(t, "novice", 120.0, seed=9) for t in datasets.HELDOUT_TRACKS]
     tel = np.concatenate(rows)
     assert len(tel) >= 30_000
 
-    main = _agreement(committed, actor, tel)
-    ptq, qat = _agreement(models["ptq"], actor, tel), _agreement(models["qat"], actor, tel)
+    eng = HostEngine.from_tflite_bytes(committed)
+    y_float = _float_outputs(actor, eng.schema.normalize(tel))
+    main = _agreement(committed, y_float, tel)
+    ptq, qat = _agreement(models["ptq"], y_float, tel), _agreement(models["qat"], y_float, tel)
     g = paired_laps_gain(np.concatenate(float_laps), np.concatenate(int8_laps))  # paired by seed and cell
     assert g["pairs"] > 0
     bench_result("int8_fidelity", "host", {
@@ -144,9 +141,9 @@ def test_int8_fidelity(tmp_path, bench_result):
         "decision_agreement_ptq": ptq["decision_agreement"],
         "decision_agreement_qat": qat["decision_agreement"],
         "decision_agreement_band_always": main["decision_agreement_band_always"],
-        "decision_agreement_input_grid_only": _input_grid_agreement(committed, actor, tel),
-        "decision_agreement_input_grid_half_step": _input_grid_agreement(committed, actor, tel, finer=2),
-        "float_decision_change_rate": _change_rate(blocks, actor),
+        "decision_agreement_input_grid_only": _input_grid_agreement(eng, actor, tel, y_float),
+        "decision_agreement_input_grid_half_step": _input_grid_agreement(eng, actor, tel, y_float, finer=2),
+        "float_decision_change_rate": _change_rate(eng.schema.cues.decisions(y_float), cell_steps, SEEDS),
         "max_err_lsb": main["max_err_lsb"],
         "mae_lsb": main["mae_lsb"],
         "max_err_lsb_ptq": ptq["max_err_lsb"],
