@@ -32,7 +32,7 @@ LAP_RIDERS = ("amateur", "weekend")
 def _int8_coach(tflite: bytes):
     from motocoach.quantization.host_engine import HostEngine
 
-    eng = HostEngine.from_tflite_bytes(tflite)
+    eng = HostEngine.from_tflite_bytes(tflite)  # once: it loads the model into a TFLM interpreter
     return lambda sim: eng.dequantize(eng.invoke(eng.quantize_input(sim.observe())))
 
 
@@ -50,25 +50,30 @@ def _float_outputs(actor, x: np.ndarray) -> np.ndarray:
         return actor(torch.from_numpy(np.asarray(x, np.float32))).numpy()
 
 
-def _agreement(tflite: bytes, y_float: np.ndarray, tel: np.ndarray) -> dict[str, float]:
-    from motocoach.quantization.checks import decision_agreement
+def _int8_outputs(tflite: bytes, tel: np.ndarray) -> np.ndarray:
     from motocoach.quantization.host_engine import HostEngine
 
     eng = HostEngine.from_tflite_bytes(tflite)
-    y_int8 = eng.dequantize(eng.invoke(eng.quantize_input(tel)))
-    err_lsb = np.abs(y_int8 - y_float) / eng.output_scale
-    cues = eng.schema.cues
-    return {"decision_agreement": decision_agreement(y_float, y_int8)["all"],
+    return eng.dequantize(eng.invoke(eng.quantize_input(tel)))
+
+
+def _agreement(y_ref: np.ndarray, y_other: np.ndarray) -> dict[str, float]:
+    from motocoach.quantization.checks import decision_agreement
+    from motocoach.quantization.qat import OUT_SCALE
+    from motocoach.schema import load_schema
+
+    err_lsb = np.abs(y_other - y_ref) / OUT_SCALE
+    cues = load_schema().cues
+    return {"decision_agreement": decision_agreement(y_ref, y_other)["all"],
             "decision_agreement_band_always": float(np.mean(np.all(
-                cues.decisions(y_float, felt=False) == cues.decisions(y_int8, felt=False), axis=1))),
+                cues.decisions(y_ref, felt=False) == cues.decisions(y_other, felt=False), axis=1))),
             "max_err_lsb": float(err_lsb.max()), "mae_lsb": float(err_lsb.mean())}
 
 
-def _input_grid_agreement(eng, actor, tel: np.ndarray, y_float: np.ndarray, finer: int = 1) -> float:
-    """Decision agreement of the float policy with itself on the int8 model's input grid (its
-    step divided by ``finer``, same range): what quantizing the input alone costs, before any
-    weight or activation is quantized. ``finer=1`` is the device's own grid (checked)."""
-    from motocoach.quantization.checks import decision_agreement
+def _input_grid_outputs(eng, actor, tel: np.ndarray, finer: int = 1) -> np.ndarray:
+    """The float policy's outputs on the int8 model's input grid (its step divided by
+    ``finer``, same range): with them, what quantizing the input alone costs, before any weight
+    or activation is quantized. ``finer=1`` is the device's own grid (checked)."""
     from motocoach.quantization.host_engine import round_half_away
 
     zp = eng.input_zero_point
@@ -77,19 +82,49 @@ def _input_grid_agreement(eng, actor, tel: np.ndarray, y_float: np.ndarray, fine
                     (-128 - zp) * finer, (127 - zp) * finer)  # C roundf, as the device quantizes
     if finer == 1:
         assert np.array_equal(codes + zp, eng.quantize_input(tel))
-    return decision_agreement(y_float, _float_outputs(actor, codes * step))["all"]
+    return _float_outputs(actor, codes * step)
+
+
+def _lap_cells(decisions: np.ndarray, cell_steps: list[int], rides: int):
+    """The lap cells' rows as (steps, rides, 3) arrays, in time order. ``decisions`` starts with
+    the lap cells' rows, ``cell_steps[i]`` steps of ``rides`` rows each."""
+    start = 0
+    for t in cell_steps:
+        yield decisions[start:start + t * rides].reshape(t, rides, -1)
+        start += t * rides
 
 
 def _change_rate(decisions: np.ndarray, cell_steps: list[int], rides: int) -> float:
-    """Share of control steps at which the float coach's felt decision changes, along each ride.
-    ``decisions`` starts with the lap cells' rows, ``cell_steps[i]`` steps of ``rides`` rows each."""
-    changes, steps, start = 0, 0, 0
-    for t in cell_steps:
-        d = decisions[start:start + t * rides].reshape(t, rides, -1)
+    """Share of control steps at which the felt decision changes, along each ride."""
+    changes = steps = 0
+    for d in _lap_cells(decisions, cell_steps, rides):
         changes += int(np.any(d[1:] != d[:-1], axis=2).sum())
-        steps += (t - 1) * rides
-        start += t * rides
+        steps += (d.shape[0] - 1) * d.shape[1]
     return changes / steps
+
+
+def _debounced(d: np.ndarray, hold: int) -> np.ndarray:
+    """A cue renderer with a minimum duration: a new decision reaches the motors only once the
+    network has made it on ``hold`` steps in a row. ``d``: (steps, rides, 3) decisions."""
+    out = np.empty_like(d)
+    shown, pending, run = d[0].copy(), d[0].copy(), np.zeros(d.shape[1], np.int64)
+    for t in range(d.shape[0]):
+        same = np.all(d[t] == pending, axis=1)
+        run = np.where(same, run + 1, 1)
+        pending = np.where(same[:, None], pending, d[t])
+        shown = np.where((run >= hold)[:, None], pending, shown)
+        out[t] = shown
+    return out
+
+
+def _debounced_agreement(d_float: np.ndarray, d_int8: np.ndarray, cell_steps: list[int], rides: int,
+                         hold: int) -> float:
+    """Felt decisions after :func:`_debounced`, float coach vs int8, along the float coach's laps."""
+    same = total = 0
+    for f, i in zip(_lap_cells(d_float, cell_steps, rides), _lap_cells(d_int8, cell_steps, rides)):
+        same += int(np.all(_debounced(f, hold) == _debounced(i, hold), axis=2).sum())
+        total += f.shape[0] * f.shape[1]
+    return same / total
 
 
 @pytest.mark.skipif(not (DATA / "tracks").is_dir(), reason=f"no real-circuit data at {DATA}")
@@ -131,9 +166,13 @@ def test_int8_fidelity(tmp_path, bench_result):
     assert len(tel) >= 30_000
 
     eng = HostEngine.from_tflite_bytes(committed)
+    cues = eng.schema.cues
     y_float = _float_outputs(actor, eng.schema.normalize(tel))
-    main = _agreement(committed, y_float, tel)
-    ptq, qat = _agreement(models["ptq"], y_float, tel), _agreement(models["qat"], y_float, tel)
+    y_int8 = {k: _int8_outputs(m, tel) for k, m in (("committed", committed), *models.items())}
+    main, ptq, qat = (_agreement(y_float, y_int8[k]) for k in ("committed", "ptq", "qat"))
+    y_grid = _input_grid_outputs(eng, actor, tel)
+    grid = _agreement(y_float, y_grid)
+    d_float, d_int8 = cues.decisions(y_float), cues.decisions(y_int8["committed"])
     g = paired_laps_gain(np.concatenate(float_laps), np.concatenate(int8_laps))  # paired by seed and cell
     assert g["pairs"] > 0
     bench_result("int8_fidelity", "host", {
@@ -141,9 +180,15 @@ def test_int8_fidelity(tmp_path, bench_result):
         "decision_agreement_ptq": ptq["decision_agreement"],
         "decision_agreement_qat": qat["decision_agreement"],
         "decision_agreement_band_always": main["decision_agreement_band_always"],
-        "decision_agreement_input_grid_only": _input_grid_agreement(eng, actor, tel, y_float),
-        "decision_agreement_input_grid_half_step": _input_grid_agreement(eng, actor, tel, y_float, finer=2),
-        "float_decision_change_rate": _change_rate(eng.schema.cues.decisions(y_float), cell_steps, SEEDS),
+        "decision_agreement_input_grid_only": grid["decision_agreement"],
+        "decision_agreement_input_grid_half_step": _agreement(
+            y_float, _input_grid_outputs(eng, actor, tel, finer=2))["decision_agreement"],
+        "decision_agreement_vs_input_grid_float": _agreement(y_grid, y_int8["committed"])["decision_agreement"],
+        **{f"decision_agreement_debounced_{n}": _debounced_agreement(d_float, d_int8, cell_steps, SEEDS, n)
+           for n in (1, 2, 4)},
+        "float_decision_change_rate": _change_rate(d_float, cell_steps, SEEDS),
+        "max_err_lsb_input_grid_only": grid["max_err_lsb"],
+        "mae_lsb_input_grid_only": grid["mae_lsb"],
         "max_err_lsb": main["max_err_lsb"],
         "mae_lsb": main["mae_lsb"],
         "max_err_lsb_ptq": ptq["max_err_lsb"],
@@ -163,7 +208,12 @@ def test_int8_fidelity(tmp_path, bench_result):
         "feels them (motor on at intensity >= cues.motor_on; frequency band only while a motor is on); "
         "_band_always compares the band on silent rows too (the rule of reports before 2026-12-07). "
         "input_grid_only: the float policy on the int8 model's input grid vs the float policy (what quantizing "
-        "the input alone costs); _half_step: the same on a grid twice as fine. float_decision_change_rate: share "
+        "the input alone costs; its max/mae figures likewise); _half_step: the same on a grid twice as fine. "
+        "vs_input_grid_float: the int8 model against the float policy on the input grid (what the weights and "
+        "activations cost on top). debounced_N: float vs int8 after a cue renderer that passes a new decision "
+        "only once it has held N steps in a row (a minimum cue duration), along the float coach's laps only "
+        "(_1: no renderer, the same rows). "
+        "float_decision_change_rate: share "
         "of control steps at which the float coach's own felt decision changes, along its laps. _ptq/_qat: the "
         "two int8 models `make models` compares, rebuilt here from the committed policy; the committed model is "
         "the one with more agreeing decisions on the quantize step's own held-out rows (not these). "
