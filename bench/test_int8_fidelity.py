@@ -181,8 +181,9 @@ def test_int8_fidelity(tmp_path, bench_result):
         "decision_agreement_qat": qat["decision_agreement"],
         "decision_agreement_band_always": main["decision_agreement_band_always"],
         "decision_agreement_input_grid_only": grid["decision_agreement"],
-        "decision_agreement_input_grid_half_step": _agreement(
-            y_float, _input_grid_outputs(eng, actor, tel, finer=2))["decision_agreement"],
+        **{f"{k}_input_grid_{name}": v for finer, name in ((2, "half_step"), (8, "eighth_step"))
+           for k, v in _agreement(y_float, _input_grid_outputs(eng, actor, tel, finer)).items()
+           if k in ("decision_agreement", "max_err_lsb")},
         "decision_agreement_vs_input_grid_float": _agreement(y_grid, y_int8["committed"])["decision_agreement"],
         **{f"decision_agreement_debounced_{n}": _debounced_agreement(d_float, d_int8, cell_steps, SEEDS, n)
            for n in (1, 2, 4)},
@@ -208,7 +209,7 @@ def test_int8_fidelity(tmp_path, bench_result):
         "feels them (motor on at intensity >= cues.motor_on; frequency band only while a motor is on); "
         "_band_always compares the band on silent rows too (the rule of reports before 2026-12-07). "
         "input_grid_only: the float policy on the int8 model's input grid vs the float policy (what quantizing "
-        "the input alone costs; its max/mae figures likewise); _half_step: the same on a grid twice as fine. "
+        "the input alone costs; its max/mae figures likewise); _half_step, _eighth_step: the same on a grid 2 and 8 times as fine. "
         "vs_input_grid_float: the int8 model against the float policy on the input grid (what the weights and "
         "activations cost on top). debounced_N: float vs int8 after a cue renderer that passes a new decision "
         "only once it has held N steps in a row (a minimum cue duration), along the float coach's laps only "
