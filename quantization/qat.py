@@ -55,9 +55,11 @@ class QatConfig:
             of each batch; 0 trains on the logged rows only.
         margin: how far past each cue threshold (normalized output) the hinge wants the student.
         margin_weight: weight of the hinge (in output LSB², like the fit).
+        anneal: cosine-anneal each phase's learning rate to zero, so the student ends at a
+            settled point rather than wherever the last noisy step left it.
     """
 
-    shrink_steps: int = 10000
+    shrink_steps: int = 30000
     steps: int = 1000
     batch: int = 512
     shrink_lr: float = 1e-3
@@ -69,6 +71,7 @@ class QatConfig:
     input_noise: float = 0.03
     margin: float = 4.0 / 256.0
     margin_weight: float = 1.0
+    anneal: bool = True
 
 
 def _fq_asym(x, lo: float, hi: float):
@@ -192,6 +195,8 @@ def _finetune(teacher, train_rows, calib, cfg, on_step):
         return torch.sum(torch.relu(student.logits(x_cal).abs() - cfg.logit_bound) ** 2) / cfg.batch
 
     opt = torch.optim.Adam(student.parameters(), lr=cfg.shrink_lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.shrink_steps) if cfg.anneal else None
+
     def batch():
         x = x_all[torch.randint(0, len(x_all), (cfg.batch,), generator=gen)]
         if cfg.input_noise > 0:  # half the batch between the logged rows, inside the valid range
@@ -210,7 +215,10 @@ def _finetune(teacher, train_rows, calib, cfg, on_step):
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if sched:
+            sched.step()
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps) if cfg.anneal else None
     losses = []
     rng = ranges(student, calib)
     for step in range(cfg.steps):
@@ -223,6 +231,8 @@ def _finetune(teacher, train_rows, calib, cfg, on_step):
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if sched:
+            sched.step()
         if step % 100 == 0 or step == cfg.steps - 1:
             losses.append(float(fit.detach()))
             if on_step:
@@ -231,7 +241,7 @@ def _finetune(teacher, train_rows, calib, cfg, on_step):
     final = ranges(student, calib)
     record = {"shrink_steps": cfg.shrink_steps, "steps": cfg.steps, "batch": cfg.batch, "lr": cfg.lr,
               "logit_bound": cfg.logit_bound, "input_noise": cfg.input_noise, "margin": cfg.margin,
-              "margin_weight": cfg.margin_weight,
+              "margin_weight": cfg.margin_weight, "anneal": cfg.anneal,
               "train_rows": int(len(train_rows)), "calibration_rows": int(len(calib)),
               "fit_mse_lsb2_first": losses[0], "fit_mse_lsb2_last": losses[-1],
               "ranges": [list(r) for r in final], "teacher_ranges": [list(r) for r in ranges(teacher, calib)],
