@@ -256,8 +256,11 @@ def _run_demo(run: RunDir, con: Console, *, preset: str, seed: int, realtime: bo
         summary["training"] = json.loads((run.path / "policy.json").read_text())
     with st.stage("int8 + checks"):
         from motocoach.quantization.pipeline import provenance, quantize
+        from motocoach.quantization.qat import QatConfig
 
-        q = quantize(policy, run.path, dataset_root=run.path / "data", seed=seed)
+        # one QAT student, not the three `models rebuild` compares: the demo stays a few minutes
+        q = quantize(policy, run.path, dataset_root=run.path / "data", seed=seed,
+                     qat_config=QatConfig(restarts=1))
         summary["int8"] = {"max_abs_err01": q.report["checks"]["int8_max_abs_err01"],
                            "float_vs_int8": q.report["checks"]["float_vs_int8"],
                            "decision_agreement": q.report["checks"]["decision_agreement"],

@@ -98,8 +98,10 @@ def quantize(policy: str | Path, run_dir: str | Path, *, dataset_root: str | Pat
         from motocoach.quantization import qat as qat_mod
         from motocoach.training.policy_net import save_actor
 
-        stage("quantization-aware fine-tuning")
-        student, qat_record = qat_mod.finetune(actor, cal.train, cal.calib, qat_config)
+        cfg = qat_config or qat_mod.QatConfig()
+        stage(f"quantization-aware fine-tuning ({cfg.restarts} student{'s' if cfg.restarts > 1 else ''}, "
+              "about 2 min each on 2 cores)")
+        student, qat_record = qat_mod.finetune(actor, cal.train, cal.calib, cfg)
         save_actor(student, out / "qat" / "qat_policy.pt", extra={"qat_from_policy_sha256": _sha(policy)})
         stage("onnx2tf convert (quantization-aware)")
         qat_onnx = export_onnx(student, out / "qat" / "policy_qat.onnx")

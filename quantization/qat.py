@@ -5,9 +5,13 @@ TFLite int8 scheme onnx2tf produces, to reproduce the float actor's (the teacher
 rider telemetry:
 
 * weights: per-channel symmetric, ``scale_c = max|w_c| / 127``, codes in [-127, 127];
+  biases: int32 at ``input scale * scale_c``;
 * activations (network input, each hidden ReLU output, the logits = LOGISTIC input):
-  per-tensor asymmetric int8 over ``[min(0, lo), max(0, hi)]``;
+  per-tensor asymmetric int8 over ``[min(0, lo), max(0, hi)]``, each layer's output rounded
+  twice as TFLM requantizes it;
 * output: LOGISTIC's fixed int8 scale 1/256, zero point -128.
+
+The forward pass gives the converted model's int8 outputs exactly (tested on both conversions).
 
 **How the converted model gets the learned ranges.** onnx2tf calibrates every activation range as
 the min/max over the calibration rows of the *float* graph it is given. The fake quantizers here
@@ -27,6 +31,7 @@ student's outputs past the cue language's thresholds, by ``margin``, on the teac
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -34,6 +39,8 @@ import numpy as np
 
 #: The LOGISTIC output quantization TFLite fixes for int8.
 OUT_SCALE, OUT_ZP = 1.0 / 256.0, -128
+#: Training rows on which restarts are compared.
+SELECTION_ROWS = 30_000
 
 
 @dataclass
@@ -57,6 +64,9 @@ class QatConfig:
         margin_weight: weight of the hinge (in output LSB², like the fit).
         anneal: cosine-anneal each phase's learning rate to zero, so the student ends at a
             settled point rather than wherever the last noisy step left it.
+        restarts: students fine-tuned, with seeds ``seed``, ``seed + 1``, ...; the one whose int8
+            decisions agree with the teacher's on the most of ``SELECTION_ROWS`` training rows
+            is kept (never held-out rows: the pipeline compares PTQ and QAT on those).
     """
 
     shrink_steps: int = 30000
@@ -72,26 +82,69 @@ class QatConfig:
     margin: float = 4.0 / 256.0
     margin_weight: float = 1.0
     anneal: bool = True
+    restarts: int = 3
 
 
-def _fq_asym(x, lo: float, hi: float):
-    """Fake-quantize ``x`` to per-tensor asymmetric int8 over [lo, hi] (straight-through gradient)."""
+def _round_half_away(v):
+    """C ``round``/``roundf``: TFLite's converter rounds zero points this way, and the unit its
+    input codes (``torch.round`` and ``np.round`` round half to even)."""
+    import torch
+
+    return torch.sign(v) * torch.floor(torch.abs(v) + 0.5)
+
+
+def _asym_params(lo: float, hi: float) -> tuple[float, float]:
+    """Scale and zero point of a per-tensor asymmetric int8 range, as the converter stores them
+    (a float32 scale; the zero point rounded half away from zero)."""
     import torch
 
     lo, hi = min(lo, 0.0), max(hi, 0.0)
-    scale = max(hi - lo, 1e-8) / 255.0
-    zp = float(np.clip(np.round(-128 - lo / scale), -128, 127))
-    q = torch.clamp(torch.round(x / scale) + zp, -128, 127)
+    scale = float(np.float32(max(hi - lo, 1e-8) / 255.0))
+    zp = float(np.clip(_round_half_away(torch.tensor(-128.0 - lo / scale, dtype=torch.float64)), -128, 127))
+    return scale, zp
+
+
+def _fq_asym(x, lo: float, hi: float):
+    """Fake-quantize ``x`` to per-tensor asymmetric int8 over [lo, hi] (straight-through gradient).
+
+    Ties round away from zero, as the unit's input quantizer and the converter do. It matters
+    for the network input: its range is exactly [-1, 1], so the zero point is round(-0.5) = -1.
+    """
+    import torch
+
+    scale, zp = _asym_params(lo, hi)
+    q = torch.clamp(_round_half_away(x / torch.tensor(scale, dtype=x.dtype)) + zp, -128, 127)
     return x + ((q - zp) * scale - x).detach()
 
 
-def _fq_weight(w):
-    """Per-output-channel symmetric int8 fake quantization of a Linear weight (rows = channels)."""
+def _fq_fully_connected(x, lin, in_scale: float, lo: float, hi: float):
+    """A Linear layer as the converted FULLY_CONNECTED computes it, output over [lo, hi]
+    (straight-through gradients).
+
+    * Weights: per-output-channel symmetric int8, ``float32 w * (1 / scale)`` rounded half away
+      from zero, as the converter does (``w / scale`` rounds about one weight in 10,000 the other
+      way). Bias: int32 at ``in_scale * weight scale``.
+    * Output: TFLM multiplies the int32 accumulator by a Q31 multiplier with rounding, then
+      divides by 2**r with rounding again (``MultiplyByQuantizedMultiplier``; r is the
+      multiplier's right shift). Rounding twice moves a value within 2**-r of a .5 to the other
+      code, about one hidden code in 800 here, and one hidden code can move a logit by several
+      codes. Both roundings are repeated, in float64.
+    """
     import torch
 
-    scale = torch.clamp(w.detach().abs().amax(dim=1, keepdim=True) / 127.0, min=1e-12)
-    q = torch.clamp(torch.round(w / scale), -127, 127)
-    return w + (q * scale - w).detach()
+    w, b = lin.weight, lin.bias
+    w_scale = torch.clamp(w.detach().abs().amax(dim=1) / 127.0, min=1e-12)
+    w_q = torch.clamp(_round_half_away(w * (1.0 / w_scale[:, None])), -127, 127)
+    b_scale = float(np.float32(in_scale)) * w_scale
+    b_q = _round_half_away(b / b_scale)
+    pre = torch.nn.functional.linear(x, w + (w_q * w_scale[:, None] - w).detach(), b + (b_q * b_scale - b).detach())
+
+    scale, zp = _asym_params(lo, hi)
+    _, exp = torch.frexp(float(np.float32(in_scale)) * w_scale.double() / scale)  # the real multiplier
+    step = torch.pow(2.0, torch.clamp(-exp, min=0).double())  # 2**r
+    q = _round_half_away(_round_half_away(pre.double() / scale * step) / step)  # high mul, then shift
+    q = torch.clamp(q + zp, -128, 127)
+    return pre + ((q - zp).float() * scale - pre).detach()
 
 
 def _fq_output(y):
@@ -153,11 +206,10 @@ def fake_quant_forward(actor, x, rng: list[tuple[float, float]]):
 
     h = _fq_asym(x, *rng[0])
     lins = _linears(actor)
-    for k, lin in enumerate(lins[:-1]):
-        h = _fq_asym(torch.relu(torch.nn.functional.linear(h, _fq_weight(lin.weight), lin.bias)), *rng[k + 1])
-    z = torch.nn.functional.linear(h, _fq_weight(lins[-1].weight), lins[-1].bias)
-    y = _fq_output(torch.sigmoid(_fq_asym(z, *rng[-1])))
-    return y
+    for k, lin in enumerate(lins[:-1]):  # a ReLU range starts at 0: codes clamp at its zero point
+        h = torch.relu(_fq_fully_connected(h, lin, _asym_params(*rng[k])[0], *rng[k + 1]))
+    z = _fq_fully_connected(h, lins[-1], _asym_params(*rng[-2])[0], *rng[-1])
+    return _fq_output(torch.sigmoid(z))
 
 
 def finetune(teacher, train_rows: np.ndarray, calib: np.ndarray, cfg: QatConfig | None = None,
@@ -170,13 +222,38 @@ def finetune(teacher, train_rows: np.ndarray, calib: np.ndarray, cfg: QatConfig 
     import torch
 
     cfg = cfg or QatConfig()
-    torch.manual_seed(cfg.seed)
+    teacher = teacher.eval()
+    pick = np.random.default_rng(cfg.seed).permutation(len(train_rows))[:SELECTION_ROWS]
+    selection = torch.from_numpy(np.asarray(train_rows, np.float32)[np.sort(pick)])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a 64-wide MLP: more threads only spin against each other
     try:
-        return _finetune(teacher, train_rows, calib, cfg, on_step)
+        runs = []
+        for i in range(max(1, cfg.restarts)):
+            c = dataclasses.replace(cfg, seed=cfg.seed + i)
+            torch.manual_seed(c.seed)
+            student, record = _finetune(teacher, train_rows, calib, c, on_step)
+            runs.append((_agreement(teacher, student, selection, calib), c.seed, student, record))
     finally:
         torch.set_num_threads(threads)
+    _, _, student, record = max(runs, key=lambda r: (r[0], -r[1]))  # ties: the lower seed
+    record["restarts"] = [{"seed": seed, "selection_agreement": a} for a, seed, _, _ in runs]
+    record["selection_rows"] = int(len(selection))
+    return student, record
+
+
+def _agreement(teacher, student, x, calib) -> float:
+    """Share of rows ``x`` on which the student's int8 model (the simulation is exact) makes the
+    teacher's coaching decisions, by the schema's cue language."""
+    import torch
+
+    from motocoach.schema import load_schema
+
+    cues = load_schema().cues
+    with torch.no_grad():
+        a = cues.decisions(teacher(x).numpy())
+        b = cues.decisions(fake_quant_forward(student, x, ranges(student, calib)).numpy())
+    return float(np.mean(np.all(a == b, axis=1)))
 
 
 def _finetune(teacher, train_rows, calib, cfg, on_step):
@@ -239,7 +316,7 @@ def _finetune(teacher, train_rows, calib, cfg, on_step):
                 on_step(step, losses[-1])
     student.eval()
     final = ranges(student, calib)
-    record = {"shrink_steps": cfg.shrink_steps, "steps": cfg.steps, "batch": cfg.batch, "lr": cfg.lr,
+    record = {"seed": cfg.seed, "shrink_steps": cfg.shrink_steps, "steps": cfg.steps, "batch": cfg.batch, "lr": cfg.lr,
               "logit_bound": cfg.logit_bound, "input_noise": cfg.input_noise, "margin": cfg.margin,
               "margin_weight": cfg.margin_weight, "anneal": cfg.anneal,
               "train_rows": int(len(train_rows)), "calibration_rows": int(len(calib)),
