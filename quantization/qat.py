@@ -133,14 +133,15 @@ def _fq_fully_connected(x, lin, in_scale: float, lo: float, hi: float):
     import torch
 
     w, b = lin.weight, lin.bias
+    in_scale = float(np.float32(in_scale))
     w_scale = torch.clamp(w.detach().abs().amax(dim=1) / 127.0, min=1e-12)
     w_q = torch.clamp(_round_half_away(w * (1.0 / w_scale[:, None])), -127, 127)
-    b_scale = float(np.float32(in_scale)) * w_scale
+    b_scale = in_scale * w_scale
     b_q = _round_half_away(b / b_scale)
     pre = torch.nn.functional.linear(x, w + (w_q * w_scale[:, None] - w).detach(), b + (b_q * b_scale - b).detach())
 
     scale, zp = _asym_params(lo, hi)
-    _, exp = torch.frexp(float(np.float32(in_scale)) * w_scale.double() / scale)  # the real multiplier
+    _, exp = torch.frexp(in_scale * w_scale.double() / scale)  # the real multiplier
     step = torch.pow(2.0, torch.clamp(-exp, min=0).double())  # 2**r
     q = _round_half_away(_round_half_away(pre.double() / scale * step) / step)  # high mul, then shift
     q = torch.clamp(q + zp, -128, 127)
@@ -244,16 +245,14 @@ def finetune(teacher, train_rows: np.ndarray, calib: np.ndarray, cfg: QatConfig 
 
 def _agreement(teacher, student, x, calib) -> float:
     """Share of rows ``x`` on which the student's int8 model (the simulation is exact) makes the
-    teacher's coaching decisions, by the schema's cue language."""
+    teacher's coaching decisions."""
     import torch
 
-    from motocoach.schema import load_schema
+    from motocoach.quantization.checks import decision_agreement
 
-    cues = load_schema().cues
     with torch.no_grad():
-        a = cues.decisions(teacher(x).numpy())
-        b = cues.decisions(fake_quant_forward(student, x, ranges(student, calib)).numpy())
-    return float(np.mean(np.all(a == b, axis=1)))
+        return decision_agreement(teacher(x).numpy(),
+                                  fake_quant_forward(student, x, ranges(student, calib)).numpy())["all"]
 
 
 def _finetune(teacher, train_rows, calib, cfg, on_step):
@@ -261,8 +260,7 @@ def _finetune(teacher, train_rows, calib, cfg, on_step):
 
     import torch
 
-    teacher = teacher.eval()
-    student = copy.deepcopy(teacher).train()
+    student = copy.deepcopy(teacher).train()  # finetune() put the teacher in eval mode
     x_all = torch.from_numpy(np.concatenate([train_rows, calib]).astype(np.float32))
     x_cal = torch.from_numpy(np.asarray(calib, np.float32))
     gen = torch.Generator().manual_seed(cfg.seed)
